@@ -1,0 +1,39 @@
+"""What an entry point builds once: the settings and the catalog database, opened lazily."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from catalog import Database, open_database
+from dangan.config import Settings
+from dangan.errors import StoreUnavailableError
+
+__all__ = ["Runtime"]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    _db: Database | None = field(default=None, init=False, repr=False)
+
+    @property
+    def db(self) -> Database:
+        """The catalog, opened on first use. :raises StoreUnavailableError: not initialised."""
+        if self._db is None:
+            self._db = open_database(
+                self.settings.database_url, pool_size=self.settings.database.pool_size
+            )
+        return self._db
+
+    def require_initialised(self) -> Database:
+        db = self.db
+        if "audit_events" not in db.table_names():
+            raise StoreUnavailableError(
+                f"no dangan catalog at {self.settings.data_dir}; run `dangan init` first"
+            )
+        return db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None

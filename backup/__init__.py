@@ -1,0 +1,3 @@
+"""backup: see DESIGN.md; built in a later issue."""
+
+__all__: list[str] = []

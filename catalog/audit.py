@@ -1,0 +1,283 @@
+"""The audit trail (留痕): append-only and hash-chained.
+
+Each event stores the hash of the one before it, and its own hash covers a canonical encoding
+of all its fields (see :func:`_canonical`), so that changing, removing, inserting or
+reordering any event breaks the chain at that point. Removing events from the *end* leaves a
+valid shorter chain: that is caught by comparing with a head exported earlier
+(:func:`chain_head`, ``dangan audit head``).
+
+An event is written in the same transaction as the change it records; a denied attempt is
+written in a transaction of its own (the attempt itself rolled back). Details must never carry
+record text, OCR text, passwords or keys: ids, codes and field names only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from catalog.models import AuditEvent, utcnow
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEventInfo",
+    "ChainHead",
+    "ChainProblem",
+    "ChainReport",
+    "chain_head",
+    "count_events",
+    "list_events",
+    "record_event",
+    "verify_chain",
+]
+
+GENESIS_HASH = "0" * 64
+# Bumped if the canonical encoding ever changes; part of every hash.
+_HASH_DOMAIN = b"dangan-audit-v1\n"
+# Any constant works; it names the one lock that serialises appends on PostgreSQL.
+_PG_APPEND_LOCK = 0x64616E67616E
+
+Outcome = Literal["ok", "denied", "error"]
+
+
+@dataclass(frozen=True)
+class AuditEventInfo:
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    outcome: str
+    target: str | None
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The last event's id and hash: keep it somewhere else to detect a cut tail."""
+
+    id: int
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "hash": self.hash}
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    event_id: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"audit event {self.event_id}: {self.reason}"
+
+
+@dataclass
+class ChainReport:
+    events: int = 0
+    head: ChainHead | None = None
+    problems: list[ChainProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _iso(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _canonical_detail(detail: Mapping[str, Any] | None) -> str:
+    return json.dumps(
+        dict(detail or {}), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    )
+
+
+def _canonical(
+    *,
+    id: int,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    outcome: str,
+    target: str | None,
+    detail: str,
+    prev_hash: str,
+) -> bytes:
+    # The hash input: every column but the hash itself, as sorted-key compact UTF-8 JSON.
+    # `detail` is already canonical JSON text and is hashed as that text.
+    doc = {
+        "action": action,
+        "actor": actor,
+        "at": _iso(at),
+        "detail": detail,
+        "id": id,
+        "outcome": outcome,
+        "prev_hash": prev_hash,
+        "target": target,
+    }
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _hash_of(row: AuditEvent) -> str:
+    payload = _canonical(
+        id=row.id,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        outcome=row.outcome,
+        target=row.target,
+        detail=row.detail,
+        prev_hash=row.prev_hash,
+    )
+    return hashlib.sha256(_HASH_DOMAIN + payload).hexdigest()
+
+
+def _info(row: AuditEvent) -> AuditEventInfo:
+    return AuditEventInfo(
+        id=row.id,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        outcome=row.outcome,
+        target=row.target,
+        detail=json.loads(row.detail),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def record_event(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    outcome: Outcome = "ok",
+    detail: Mapping[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> AuditEventInfo:
+    """Append one event to the chain, inside the caller's transaction.
+
+    :param actor: a user name, or ``system`` / ``worker:<id>`` for the machine.
+    :param action: a stable dotted verb such as ``record.create`` or ``user.disable``.
+    :param target: what was acted on, e.g. ``record:2023-新生入学-001`` or ``user:alice``.
+    :param detail: small JSON-able facts (ids, field names); never content or secrets.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # Appends must be serial or two events would claim the same predecessor.
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_APPEND_LOCK})
+    # On SQLite every write transaction already holds the database lock (BEGIN IMMEDIATE).
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    prev_id, prev_hash = (last.id, last.hash) if last else (0, GENESIS_HASH)
+    # Microseconds are what both databases keep; the hash must survive the round trip.
+    at = (now or utcnow()).astimezone(dt.UTC)
+    row = AuditEvent(
+        id=prev_id + 1,
+        at=at,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        target=target,
+        detail=_canonical_detail(detail),
+        prev_hash=prev_hash,
+        hash="",
+    )
+    row.hash = _hash_of(row)
+    session.add(row)
+    session.flush()
+    return _info(row)
+
+
+def chain_head(session: Session) -> ChainHead | None:
+    """The newest event's id and hash, or ``None`` for an empty trail."""
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    return ChainHead(last.id, last.hash) if last else None
+
+
+def _walk(session: Session) -> Iterator[AuditEvent]:
+    stmt = select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=1000)
+    for row in session.scalars(stmt):
+        yield row
+        session.expunge(row)
+
+
+def verify_chain(
+    session: Session, *, expected_head: ChainHead | None = None, first_only: bool = False
+) -> ChainReport:
+    """Walk the whole trail and report every break.
+
+    :param expected_head: a head kept from earlier; its event must still be in the chain with
+        the same hash (a shorter chain means the tail was cut).
+    :param first_only: stop at the first problem.
+    """
+    report = ChainReport()
+    prev_id, prev_hash = 0, GENESIS_HASH
+    seen_expected = expected_head is None
+    for row in _walk(session):
+        report.events += 1
+        problem = None
+        if row.id != prev_id + 1:
+            problem = f"follows event {prev_id}: events are missing or out of order"
+        elif row.prev_hash != prev_hash:
+            problem = "does not link to the event before it (an event was removed or inserted)"
+        elif _hash_of(row) != row.hash:
+            problem = "its content does not match its hash (the event was altered)"
+        if problem is not None:
+            report.problems.append(ChainProblem(row.id, problem))
+            if first_only:
+                return report
+        if expected_head is not None and row.id == expected_head.id:
+            seen_expected = True
+            if row.hash != expected_head.hash:
+                report.problems.append(
+                    ChainProblem(row.id, "differs from the head exported earlier")
+                )
+        # Continue from what the row claims so one altered event yields one problem.
+        prev_id, prev_hash = row.id, row.hash
+    if expected_head is not None and not seen_expected:
+        report.problems.append(
+            ChainProblem(
+                expected_head.id,
+                f"is missing: the trail ends at event {prev_id} (its tail was cut)",
+            )
+        )
+    report.head = ChainHead(prev_id, prev_hash) if prev_id else None
+    return report
+
+
+def list_events(
+    session: Session,
+    *,
+    after_id: int = 0,
+    limit: int = 100,
+    action: str | None = None,
+    actor: str | None = None,
+    target: str | None = None,
+) -> list[AuditEventInfo]:
+    """Events in chain order, for the audit views; filtered by exact action, actor or target."""
+    stmt = select(AuditEvent).where(AuditEvent.id > after_id)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if actor:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if target:
+        stmt = stmt.where(AuditEvent.target == target)
+    return [_info(r) for r in session.scalars(stmt.order_by(AuditEvent.id).limit(limit))]
+
+
+def count_events(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
