@@ -1,0 +1,132 @@
+"""Records (档案): created with an archive code, described by catalog fields.
+
+A record starts ``pending``; the vault's dual write makes it ``archived`` (two verified copies)
+or ``under_replicated``. Creation allocates (or validates a hand-given) archive code in the same
+transaction, so a failed intake returns its serial. Records are never deleted: disposal marks
+them ``disposed`` and destroys their content, keeping the code from ever being reused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.audit import record_event
+from catalog.codes import allocate_code, claim_code
+from catalog.models import BusinessType, Record, RecordStatus, SecurityClass
+from dangan.errors import InvalidInputError, NotFoundError
+
+__all__ = ["NewRecord", "RecordInfo", "create_record", "get_record"]
+
+_MAX_TITLE = 500
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """What intake knows of a record before it is stored."""
+
+    business_type: str
+    year: int
+    title: str = ""
+    student_no: str | None = None
+    student_name: str | None = None
+    security_class: SecurityClass | None = None  # None: the business type's default
+    paper_location: str | None = None
+    archive_code: str | None = None  # a legacy code to keep; None: allocate the next
+
+
+@dataclass(frozen=True)
+class RecordInfo:
+    id: int
+    archive_code: str
+    year: int
+    business_type: str
+    serial: int
+    title: str
+    student_no: str | None
+    student_name: str | None
+    security_class: SecurityClass
+    paper_location: str | None
+    status: RecordStatus
+    created_at: dt.datetime
+
+
+def _info(record: Record, business_type: str) -> RecordInfo:
+    return RecordInfo(
+        id=record.id,
+        archive_code=record.archive_code,
+        year=record.year,
+        business_type=business_type,
+        serial=record.serial,
+        title=record.title,
+        student_no=record.student_no,
+        student_name=record.student_name,
+        security_class=SecurityClass(record.security_class),
+        paper_location=record.paper_location,
+        status=RecordStatus(record.status),
+        created_at=record.created_at,
+    )
+
+
+def create_record(
+    session: Session, new: NewRecord, *, actor: str, actor_id: int | None = None
+) -> RecordInfo:
+    """Create a ``pending`` record with its archive code, audited in the same transaction.
+
+    :raises InvalidInputError: unknown type, implausible year, malformed legacy code, a legacy
+        code whose type or year differs from the record's.
+    :raises ConflictError: the legacy code is taken.
+    """
+    if len(new.title) > _MAX_TITLE:
+        raise InvalidInputError(f"a title has at most {_MAX_TITLE} characters")
+    if new.archive_code is None:
+        code = allocate_code(session, year=new.year, business_type=new.business_type)
+    else:
+        code = claim_code(session, new.archive_code)
+        if (code.year, code.business_type) != (new.year, new.business_type):
+            raise InvalidInputError(
+                f"archive code {code} does not match year {new.year} and type {new.business_type}"
+            )
+    bt = session.scalars(select(BusinessType).where(BusinessType.name == code.business_type)).one()
+    security = new.security_class or SecurityClass(bt.default_security_class)
+    record = Record(
+        archive_code=str(code),
+        year=code.year,
+        business_type_id=bt.id,
+        serial=code.serial,
+        title=new.title,
+        student_no=new.student_no,
+        student_name=new.student_name,
+        security_class=security.value,
+        paper_location=new.paper_location,
+        status=RecordStatus.pending.value,
+        created_by=actor_id,
+    )
+    session.add(record)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="record.create",
+        target=f"record:{record.archive_code}",
+        detail={"record_id": record.id, "legacy_code": new.archive_code is not None},
+    )
+    return _info(record, bt.name)
+
+
+def get_record(session: Session, archive_code: str) -> RecordInfo:
+    """The record with this code. Visibility is the policy's business, not this function's.
+
+    :raises NotFoundError: no such record.
+    """
+    row = session.execute(
+        select(Record, BusinessType.name)
+        .join(BusinessType, BusinessType.id == Record.business_type_id)
+        .where(Record.archive_code == archive_code)
+    ).first()
+    if row is None:
+        raise NotFoundError("no such record")
+    return _info(row[0], row[1])
