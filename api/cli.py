@@ -324,6 +324,26 @@ def audit_list(st: _State, after: int, limit: int, action: str | None, actor: st
         )
 
 
+# ---------------------------------------------------------------------------------------------
+# server
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default: server.host).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Default: server.port.")
+@pass_state
+def serve(st: _State, host: str | None, port: int | None) -> None:
+    """Serve the API and web pages (the embedded default: everything in one process)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    st.rt.require_initialised()
+    cfg = st.rt.settings.server
+    click.echo(f"dangan listening on http://{host or cfg.host}:{port or cfg.port}/")
+    uvicorn.run(create_app(st.rt), host=host or cfg.host, port=port or cfg.port, log_level="info")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every error to one line and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
