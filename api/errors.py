@@ -17,6 +17,7 @@ from dangan.errors import DanganError, ExitCode
 
 __all__ = ["error_body", "exit_for_error"]
 
+
 def error_body(exc: DanganError) -> dict[str, Any]:
     """The JSON body of an error answer: a stable code and a safe message."""
     return {"error": {"code": exc.code, "message": exc.message}}
