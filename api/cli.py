@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,17 +20,22 @@ import click
 
 from api.errors import exit_for_error
 from api.services import Runtime, initialize
+from api.services.worker import resolve_processes, run_workers, stop_on_signals
 from catalog import (
     ChainHead,
+    JobState,
     Role,
     add_business_type,
     chain_head,
     change_password,
     create_user,
     get_user,
+    job_counts,
     list_business_types,
     list_events,
+    list_jobs,
     list_users,
+    retry_dead,
     set_disabled,
     verify_chain,
 )
@@ -322,6 +328,84 @@ def audit_list(st: _State, after: int, limit: int, action: str | None, actor: st
                 ensure_ascii=False,
             )
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs
+
+
+@cli.command()
+@click.option(
+    "--processes",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Worker processes (default: worker.processes; 0 = one per core).",
+)
+@click.option("--once", is_flag=True, help="Exit 0 once no job is left to run (scripts, tests).")
+@pass_state
+def worker(st: _State, processes: int | None, once: bool) -> None:
+    """Run queued jobs until stopped (Ctrl-C or SIGTERM finish the jobs in hand first)."""
+    st.rt.require_initialised()
+    count = resolve_processes(st.rt.settings.worker.processes if processes is None else processes)
+    click.echo(f"dangan worker: {count} processes", err=True)
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        code = run_workers(st.rt, count, stop, once=once)
+    with st.rt.require_initialised().read() as s:
+        counts = job_counts(s)
+    click.echo(", ".join(f"{name.value} {n}" for name, n in counts.items()), err=True)
+    if code:
+        sys.exit(code)
+
+
+@cli.group()
+def jobs() -> None:
+    """The job queue: what waits, runs, is done or is dead."""
+
+
+@jobs.command("list")
+@click.option("--state", type=click.Choice([s.value for s in JobState]), default=None)
+@click.option("--kind", default=None, help="Only jobs of this kind, e.g. audit.verify.")
+@click.option("--limit", default=50, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_state
+def jobs_list(st: _State, state: str | None, kind: str | None, limit: int, as_json: bool) -> None:
+    """List jobs, newest first, with attempts and the last error."""
+    with st.rt.require_initialised().read() as s:
+        found = list_jobs(s, state=state, kind=kind, limit=limit)
+        counts = job_counts(s)
+    for j in found:
+        if as_json:
+            doc = {
+                "id": j.id,
+                "kind": j.kind,
+                "state": j.state.value,
+                "attempts": j.attempts,
+                "max_attempts": j.max_attempts,
+                "run_after": j.run_after.isoformat(),
+                "lease_owner": j.lease_owner,
+                "last_error": j.last_error,
+            }
+            click.echo(json.dumps(doc, ensure_ascii=False))
+        else:
+            error = f"  {j.last_error}" if j.last_error else ""
+            click.echo(
+                f"{j.id:>8} {j.state.value:<8} {j.kind:<24} {j.attempts}/{j.max_attempts}{error}"
+            )
+    if not as_json:
+        click.echo(", ".join(f"{name.value} {n}" for name, n in counts.items()), err=True)
+
+
+@jobs.command("retry")
+@click.argument("job_id", type=int)
+@_actor_option
+@pass_state
+def jobs_retry(st: _State, job_id: int, actor: str | None) -> None:
+    """Queue a dead job again with fresh attempts."""
+    who = _actor(st, actor)
+    with st.rt.require_initialised().write() as s:
+        job = retry_dead(s, job_id, actor=who)
+    click.echo(f"job {job.id} ({job.kind}) queued again")
 
 
 # ---------------------------------------------------------------------------------------------
