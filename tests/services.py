@@ -9,6 +9,7 @@ fail (``DANGAN_REQUIRE_SERVICES=1``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import io
 import json
@@ -16,6 +17,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -214,6 +216,13 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: a killed test run must not leave a server running."""
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 # --- S3 (SeaweedFS) --------------------------------------------------------------------------
 
 
@@ -334,6 +343,7 @@ class S3Server:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **self._ENV},
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         try:
             wait_for(
