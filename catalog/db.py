@@ -66,11 +66,12 @@ class Database:
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
 
-        with self.engine.connect() as conn:
+        with _unavailable_as_error(), self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     def table_names(self) -> list[str]:
-        return inspect(self.engine).get_table_names()
+        with _unavailable_as_error():
+            return inspect(self.engine).get_table_names()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -93,8 +93,11 @@ def get_user(session: Session, name: str) -> UserInfo:
     return _info(_load(session, name))
 
 
-def list_users(session: Session) -> list[UserInfo]:
-    return [_info(u) for u in session.scalars(select(User).order_by(User.name))]
+def list_users(session: Session, *, role: Role | None = None) -> list[UserInfo]:
+    stmt = select(User).order_by(User.name)
+    if role is not None:
+        stmt = stmt.where(User.role == role.value)
+    return [_info(u) for u in session.scalars(stmt)]
 
 
 def set_disabled(session: Session, *, name: str, disabled: bool, actor: str) -> UserInfo:

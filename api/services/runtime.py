@@ -26,6 +26,11 @@ class Runtime:
         return self._db
 
     def require_initialised(self) -> Database:
+        embedded = self.settings.database.url is None
+        if embedded and not (self.settings.data_dir / "catalog.sqlite").exists():
+            raise StoreUnavailableError(
+                f"no dangan catalog at {self.settings.data_dir}; run `dangan init` first"
+            )
         db = self.db
         if "audit_events" not in db.table_names():
             raise StoreUnavailableError(

@@ -57,7 +57,7 @@ def initialize(rt: Runtime, *, admin: str, password: str) -> InitReport:
 
     with db.write() as session:
         seed_business_types(session, actor=SYSTEM_ACTOR)
-        admins = [u for u in list_users(session) if u.role is Role.admin]
+        admins = list_users(session, role=Role.admin)
         if admins:
             report.add("admin", ", ".join(u.name for u in admins), made=False)
         else:
