@@ -24,12 +24,15 @@ from catalog import Database, open_database
 from dangan.config import Settings, load_settings
 from tests.services import PostgresServer, S3Server, ServiceMissingError
 
+# Read once, before any test's monkeypatch can clear DANGAN_* variables.
+REQUIRE_SERVICES = os.environ.get("DANGAN_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
+
 _PG_FIXTURES = {"pg_server", "pg_database"}
 _S3_FIXTURES = {"s3_server", "s3_bucket"}
 
 
 def _service_missing(exc: ServiceMissingError) -> NoReturn:
-    if os.environ.get("DANGAN_REQUIRE_SERVICES") == "1":
+    if REQUIRE_SERVICES:
         pytest.fail(f"required service missing: {exc}", pytrace=False)
     pytest.skip(str(exc))
 
