@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -36,6 +37,7 @@ __all__ = [
     "CopyState",
     "Job",
     "JobState",
+    "ObjectRole",
     "Page",
     "Record",
     "RecordStatus",
@@ -44,6 +46,7 @@ __all__ = [
     "SecurityClass",
     "StoredCopy",
     "User",
+    "VaultObject",
     "utcnow",
 ]
 
@@ -220,6 +223,33 @@ class Page(Base):
     text_object_id: Mapped[str | None] = mapped_column(String(64))
 
 
+class ObjectRole(StrEnum):
+    """What a vault object is to its record."""
+
+    original = "original"  # the uploaded file
+    sidecar = "sidecar"  # the record's catalog fields (and OCR text), for rebuilding
+
+
+class VaultObject(Base):
+    """One encrypted object in the vault: its wrapped data key and plaintext fixity.
+
+    Destroying ``wrapped_key`` (crypto-shredding) makes every copy of the object unreadable,
+    wherever a copy may linger.
+    """
+
+    __tablename__ = "vault_objects"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    plaintext_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    shredded_at: Mapped[dt.datetime | None] = mapped_column()
+
+
 class StoredCopy(Base):
     """One copy of one vault object in one store (``primary`` or ``replica``)."""
 
@@ -227,8 +257,7 @@ class StoredCopy(Base):
     __table_args__ = (UniqueConstraint("object_id", "store"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    object_id: Mapped[str] = mapped_column(String(64), index=True)
-    record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"), index=True)
+    object_id: Mapped[str] = mapped_column(ForeignKey("vault_objects.id"), index=True)
     store: Mapped[str] = mapped_column(String(16))
     size: Mapped[int] = mapped_column(BigInteger)
     ciphertext_sha256: Mapped[str] = mapped_column(String(64))

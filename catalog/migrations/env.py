@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from catalog.models import Base
+from catalog.models import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
@@ -22,10 +22,18 @@ def run() -> None:
     _migrate(connection)
 
 
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    # Revisions must not import the models: our UTC wrapper is plain DateTime in the schema.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _migrate(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        render_item=_render_item,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
         compare_type=True,
     )

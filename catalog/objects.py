@@ -1,0 +1,319 @@
+"""The catalog's side of the vault: objects, their wrapped data keys, and their copies.
+
+The vault stores ciphertext and knows nothing of records; this module remembers, per object,
+the wrapped data key, the plaintext's size and SHA-256, and per store the copy's size,
+ciphertext SHA-256 and state. A record is ``archived`` only while its original has a verified
+``ok`` copy in both stores (:func:`refresh_record_status`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from catalog.audit import record_event
+from catalog.models import (
+    CopyState,
+    ObjectRole,
+    Record,
+    RecordStatus,
+    StoredCopy,
+    VaultObject,
+    utcnow,
+)
+from dangan.errors import ConflictError, NotFoundError
+
+__all__ = [
+    "STORES",
+    "CopyInfo",
+    "NewCopy",
+    "ObjectInfo",
+    "add_object",
+    "count_objects_by_key",
+    "get_object",
+    "list_copies",
+    "objects_of_record",
+    "objects_to_rewrap",
+    "refresh_record_status",
+    "replace_wrapped_key",
+    "set_copy_state",
+    "shred_object",
+]
+
+STORES = ("primary", "replica")
+
+
+@dataclass(frozen=True)
+class NewCopy:
+    """A copy as the vault reports it after writing and verifying (or failing to)."""
+
+    store: str
+    ok: bool
+    size: int = 0
+    ciphertext_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class CopyInfo:
+    object_id: str
+    store: str
+    size: int
+    ciphertext_sha256: str
+    state: CopyState
+    verified_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    id: str
+    record_id: int | None
+    role: ObjectRole
+    key_id: str | None
+    wrapped_key: bytes | None
+    size: int
+    plaintext_sha256: str
+    copies: tuple[CopyInfo, ...]
+
+    @property
+    def is_shredded(self) -> bool:
+        return self.wrapped_key is None
+
+    def copy_in(self, store: str) -> CopyInfo | None:
+        return next((c for c in self.copies if c.store == store), None)
+
+
+def _copy_info(c: StoredCopy) -> CopyInfo:
+    return CopyInfo(
+        c.object_id, c.store, c.size, c.ciphertext_sha256, CopyState(c.state), c.verified_at
+    )
+
+
+def _object_info(session: Session, obj: VaultObject) -> ObjectInfo:
+    copies = session.scalars(
+        select(StoredCopy).where(StoredCopy.object_id == obj.id).order_by(StoredCopy.store)
+    )
+    return ObjectInfo(
+        id=obj.id,
+        record_id=obj.record_id,
+        role=ObjectRole(obj.role),
+        key_id=obj.key_id,
+        wrapped_key=obj.wrapped_key,
+        size=obj.size,
+        plaintext_sha256=obj.plaintext_sha256,
+        copies=tuple(_copy_info(c) for c in copies),
+    )
+
+
+def add_object(
+    session: Session,
+    *,
+    object_id: str,
+    record_id: int | None,
+    role: ObjectRole,
+    key_id: str,
+    wrapped_key: bytes,
+    size: int,
+    plaintext_sha256: str,
+    copies: Sequence[NewCopy],
+    now: dt.datetime | None = None,
+) -> ObjectInfo:
+    """Remember a newly written object and the outcome of each copy.
+
+    A failed copy is kept as ``missing`` with the expected ciphertext hash of the good one, so
+    replication knows what to write and verify.
+    """
+    if session.get(VaultObject, object_id) is not None:
+        raise ConflictError(f"vault object {object_id} is known already")
+    good = next((c for c in copies if c.ok), None)
+    if good is None:
+        raise ConflictError("an object needs at least one verified copy")
+    at = now or utcnow()
+    session.add(
+        VaultObject(
+            id=object_id,
+            record_id=record_id,
+            role=role.value,
+            key_id=key_id,
+            wrapped_key=wrapped_key,
+            size=size,
+            plaintext_sha256=plaintext_sha256,
+        )
+    )
+    session.flush()
+    for store in STORES:
+        c = next((c for c in copies if c.store == store), None)
+        ok = c is not None and c.ok
+        session.add(
+            StoredCopy(
+                object_id=object_id,
+                store=store,
+                size=c.size if ok and c else good.size,
+                ciphertext_sha256=c.ciphertext_sha256 if ok and c else good.ciphertext_sha256,
+                state=(CopyState.ok if ok else CopyState.missing).value,
+                verified_at=at if ok else None,
+            )
+        )
+    session.flush()
+    return get_object(session, object_id)
+
+
+def get_object(session: Session, object_id: str) -> ObjectInfo:
+    obj = session.get(VaultObject, object_id)
+    if obj is None:
+        raise NotFoundError("no such vault object")
+    return _object_info(session, obj)
+
+
+def objects_of_record(session: Session, record_id: int) -> list[ObjectInfo]:
+    objs = session.scalars(
+        select(VaultObject).where(VaultObject.record_id == record_id).order_by(VaultObject.id)
+    )
+    return [_object_info(session, o) for o in objs]
+
+
+def set_copy_state(
+    session: Session,
+    *,
+    object_id: str,
+    store: str,
+    state: CopyState,
+    actor: str,
+    reason: str | None = None,
+    now: dt.datetime | None = None,
+) -> CopyInfo:
+    """Record what a check or a repair found of one copy; a change of state is audited."""
+    copy = session.scalar(
+        select(StoredCopy).where(StoredCopy.object_id == object_id, StoredCopy.store == store)
+    )
+    if copy is None:
+        raise NotFoundError("no such copy")
+    at = now or utcnow()
+    if state is CopyState.ok:
+        copy.verified_at = at
+    if copy.state != state.value:
+        copy.state = state.value
+        record_event(
+            session,
+            actor=actor,
+            action=f"copy.{state.value}",
+            target=f"object:{object_id}",
+            detail={"store": store, "reason": reason} if reason else {"store": store},
+            now=at,
+        )
+    session.flush()
+    return _copy_info(copy)
+
+
+def refresh_record_status(session: Session, record_id: int) -> RecordStatus:
+    """``archived`` when the original has an ``ok`` copy in every store, else under-replicated.
+
+    A disposed record stays disposed.
+    """
+    record = session.get(Record, record_id)
+    if record is None:
+        raise NotFoundError("no such record")
+    if record.status == RecordStatus.disposed:
+        return RecordStatus.disposed
+    ok_stores = set(
+        session.scalars(
+            select(StoredCopy.store)
+            .join(VaultObject, VaultObject.id == StoredCopy.object_id)
+            .where(
+                VaultObject.record_id == record_id,
+                VaultObject.role == ObjectRole.original.value,
+                StoredCopy.state == CopyState.ok.value,
+            )
+        )
+    )
+    status = RecordStatus.archived if ok_stores >= set(STORES) else RecordStatus.under_replicated
+    if record.status != status.value:
+        record.status = status.value
+    return status
+
+
+def list_copies(
+    session: Session,
+    *,
+    after: tuple[str, str] | None = None,
+    limit: int = 1000,
+    states: Sequence[CopyState] | None = None,
+) -> list[CopyInfo]:
+    """Copies of live (not shredded) objects in (object id, store) order, from a cursor."""
+    stmt = (
+        select(StoredCopy)
+        .join(VaultObject, VaultObject.id == StoredCopy.object_id)
+        .where(VaultObject.wrapped_key.is_not(None))
+    )
+    if after is not None:
+        oid, store = after
+        stmt = stmt.where(
+            (StoredCopy.object_id > oid)
+            | ((StoredCopy.object_id == oid) & (StoredCopy.store > store))
+        )
+    if states:
+        stmt = stmt.where(StoredCopy.state.in_([s.value for s in states]))
+    stmt = stmt.order_by(StoredCopy.object_id, StoredCopy.store).limit(limit)
+    return [_copy_info(c) for c in session.scalars(stmt)]
+
+
+def count_objects_by_key(session: Session) -> dict[str, int]:
+    """How many live objects each keyring key wraps (a key is retired only at zero)."""
+    rows = session.execute(
+        select(VaultObject.key_id, func.count())
+        .where(VaultObject.wrapped_key.is_not(None))
+        .group_by(VaultObject.key_id)
+    )
+    return {str(k): int(n) for k, n in rows}
+
+
+def objects_to_rewrap(
+    session: Session, *, current_key_id: str, after: str = "", limit: int = 500
+) -> list[ObjectInfo]:
+    """Live objects whose data key is wrapped by another key than the current one."""
+    objs = session.scalars(
+        select(VaultObject)
+        .where(
+            VaultObject.wrapped_key.is_not(None),
+            VaultObject.key_id != current_key_id,
+            VaultObject.id > after,
+        )
+        .order_by(VaultObject.id)
+        .limit(limit)
+    )
+    return [_object_info(session, o) for o in objs]
+
+
+def replace_wrapped_key(
+    session: Session, *, object_id: str, old_key_id: str, key_id: str, wrapped_key: bytes
+) -> bool:
+    """Swap in a re-wrapped data key, only if it is still wrapped by ``old_key_id``.
+
+    :returns: whether it was replaced (``False``: shredded or already re-wrapped meanwhile).
+    """
+    obj = session.get(VaultObject, object_id)
+    if obj is None or obj.wrapped_key is None or obj.key_id != old_key_id:
+        return False
+    obj.key_id = key_id
+    obj.wrapped_key = wrapped_key
+    return True
+
+
+def shred_object(session: Session, *, object_id: str, actor: str) -> None:
+    """Destroy the object's data key and forget its copies (crypto-shredding).
+
+    Call after (or while) deleting the copies; even a copy that survives somewhere is
+    unreadable once this commits.
+    """
+    obj = session.get(VaultObject, object_id)
+    if obj is None:
+        raise NotFoundError("no such vault object")
+    if obj.wrapped_key is None:
+        return
+    obj.wrapped_key = None
+    obj.shredded_at = utcnow()
+    session.execute(delete(StoredCopy).where(StoredCopy.object_id == object_id))
+    record_event(session, actor=actor, action="object.shred", target=f"object:{object_id}")

@@ -1,0 +1,138 @@
+"""The catalog's record of vault objects, their copies, and what makes a record archived."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog import Database, seed_business_types
+from catalog.models import CopyState, ObjectRole, RecordStatus
+from catalog.objects import (
+    NewCopy,
+    add_object,
+    count_objects_by_key,
+    get_object,
+    list_copies,
+    objects_to_rewrap,
+    refresh_record_status,
+    replace_wrapped_key,
+    set_copy_state,
+    shred_object,
+)
+from catalog.records import NewRecord, create_record, get_record
+from dangan.errors import ConflictError
+
+H1, H2 = "a" * 64, "b" * 64
+
+
+def _record(db: Database) -> int:
+    with db.write() as s:
+        seed_business_types(s, actor="system")
+        return create_record(s, NewRecord("转学", 2023), actor="system").id
+
+
+def _add(
+    db: Database, record_id: int, oid: str, *, replica_ok: bool = True, key: str = "k1"
+) -> None:
+    with db.write() as s:
+        add_object(
+            s,
+            object_id=oid,
+            record_id=record_id,
+            role=ObjectRole.original,
+            key_id=key,
+            wrapped_key=b"wrapped-" + oid.encode(),
+            size=10,
+            plaintext_sha256=H1,
+            copies=[
+                NewCopy("primary", True, 100, H2),
+                NewCopy("replica", replica_ok, 100 if replica_ok else 0, H2 if replica_ok else ""),
+            ],
+        )
+        refresh_record_status(s, record_id)
+
+
+def test_two_verified_copies_make_a_record_archived(database: Database) -> None:
+    rid = _record(database)
+    with database.read() as s:
+        assert get_record(s, "2023-转学-001").status is RecordStatus.pending
+    _add(database, rid, "o1")
+    with database.read() as s:
+        assert get_record(s, "2023-转学-001").status is RecordStatus.archived
+        obj = get_object(s, "o1")
+    assert [(c.store, c.state) for c in obj.copies] == [
+        ("primary", CopyState.ok),
+        ("replica", CopyState.ok),
+    ]
+
+
+def test_a_missing_copy_leaves_the_record_under_replicated_until_repaired(
+    database: Database,
+) -> None:
+    rid = _record(database)
+    _add(database, rid, "o1", replica_ok=False)
+    with database.read() as s:
+        assert get_record(s, "2023-转学-001").status is RecordStatus.under_replicated
+        replica = get_object(s, "o1").copy_in("replica")
+    assert replica is not None
+    assert replica.state is CopyState.missing
+    assert replica.ciphertext_sha256 == H2  # what the repaired copy must hash to
+    with database.write() as s:
+        set_copy_state(s, object_id="o1", store="replica", state=CopyState.ok, actor="worker")
+        assert refresh_record_status(s, rid) is RecordStatus.archived
+        set_copy_state(
+            s, object_id="o1", store="primary", state=CopyState.bad, actor="w", reason="hash"
+        )
+        assert refresh_record_status(s, rid) is RecordStatus.under_replicated
+
+
+def test_an_object_needs_one_good_copy_and_a_new_id(database: Database) -> None:
+    rid = _record(database)
+    _add(database, rid, "o1")
+    with pytest.raises(ConflictError), database.write() as s:
+        add_object(
+            s,
+            object_id="o2",
+            record_id=rid,
+            role=ObjectRole.original,
+            key_id="k1",
+            wrapped_key=b"w",
+            size=1,
+            plaintext_sha256=H1,
+            copies=[NewCopy("primary", False), NewCopy("replica", False)],
+        )
+    with pytest.raises(ConflictError):
+        _add(database, rid, "o1")
+
+
+def test_copies_are_listed_from_a_cursor(database: Database) -> None:
+    rid = _record(database)
+    for oid in ("o1", "o2", "o3"):
+        _add(database, rid, oid)
+    with database.read() as s:
+        first = list_copies(s, limit=3)
+        rest = list_copies(s, after=(first[-1].object_id, first[-1].store))
+    keys = [(c.object_id, c.store) for c in first + rest]
+    assert keys == [(o, st) for o in ("o1", "o2", "o3") for st in ("primary", "replica")]
+
+
+def test_rewrap_and_shred(database: Database) -> None:
+    rid = _record(database)
+    _add(database, rid, "o1", key="k1")
+    _add(database, rid, "o2", key="k2")
+    with database.write() as s:
+        assert count_objects_by_key(s) == {"k1": 1, "k2": 1}
+        todo = objects_to_rewrap(s, current_key_id="k2")
+        assert [o.id for o in todo] == ["o1"]
+        assert replace_wrapped_key(
+            s, object_id="o1", old_key_id="k1", key_id="k2", wrapped_key=b"n"
+        )
+        assert not replace_wrapped_key(
+            s, object_id="o1", old_key_id="k1", key_id="k2", wrapped_key=b"x"
+        )
+        assert count_objects_by_key(s) == {"k2": 2}
+        shred_object(s, object_id="o2", actor="director")
+        obj = get_object(s, "o2")
+        assert obj.is_shredded
+        assert obj.copies == ()
+        assert count_objects_by_key(s) == {"k2": 1}
+        assert [c.object_id for c in list_copies(s)] == ["o1", "o1"]
