@@ -43,6 +43,7 @@ from dangan.errors import ConflictError, DanganError, InvalidInputError, NotFoun
 __all__ = [
     "BACKOFF_BASE_SECONDS",
     "BACKOFF_CAP_SECONDS",
+    "DEFAULT_MAX_ATTEMPTS",
     "Handler",
     "JobContext",
     "JobInfo",
@@ -70,6 +71,8 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 15.0
 BACKOFF_CAP_SECONDS = 3600.0
 BACKOFF_JITTER = 0.25
+# As ``worker.max_attempts`` defaults to; callers that hold the settings pass theirs.
+DEFAULT_MAX_ATTEMPTS = 5
 MAX_ERROR_CHARS = 300
 MAX_PAYLOAD_CHARS = 2000
 _jitter_rng = random.Random()  # noqa: S311 - jitter spreads retries; it guards no secret
@@ -206,7 +209,7 @@ class Handler:
 
     def is_permanent(self, error: Exception) -> bool:
         """Bad input never gets better by trying again; a handler may name more such errors."""
-        return isinstance(error, InvalidInputError | self.permanent)
+        return isinstance(error, (InvalidInputError, *self.permanent))
 
 
 _HANDLERS: dict[str, Handler] = {}
@@ -283,10 +286,14 @@ def enqueue(
     :param payload: ids only; validated against the handler's model when ``kind`` is registered
         in this process.
     :param idempotency_key: what makes two requests the same job, e.g. ``ocr:record:42``.
+    :param max_attempts: attempts before the job is dead (default :data:`DEFAULT_MAX_ATTEMPTS`;
+        services pass ``settings.worker.max_attempts``).
     :param priority: lower runs first (default 100).
     :raises ConflictError: the key is taken by a job of another kind or payload.
     :raises InvalidInputError: the payload is not JSON, too large, or invalid for its handler.
     """
+    if max_attempts is not None and max_attempts < 1:
+        raise InvalidInputError("a job needs at least one attempt")
     doc = _payload_dict(payload)
     handler = _HANDLERS.get(kind)
     if handler is not None:
@@ -299,7 +306,7 @@ def enqueue(
         "state": JobState.queued.value,
         "priority": priority,
         "attempts": 0,
-        "max_attempts": max_attempts or 5,
+        "max_attempts": max_attempts or DEFAULT_MAX_ATTEMPTS,
         "run_after": run_after or now,
         "created_at": now,
     }
@@ -307,8 +314,13 @@ def enqueue(
     # does nothing (PostgreSQL), or waits on the database lock (SQLite).
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Job).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    inserted = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]  # CursorResult
+    stmt = (
+        insert(Job)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Job.id)
+    )
+    inserted = session.execute(stmt).first() is not None
     job = session.scalars(
         select(Job)
         .where(Job.idempotency_key == idempotency_key)

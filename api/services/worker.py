@@ -83,8 +83,13 @@ def run_workers(
         child.start()
     log.info("workers started", extra={"event": "worker.start", "processes": count})
     try:
-        while any(c.is_alive() for c in children) and not stop_event.is_set():
-            wait([c.sentinel for c in children if c.is_alive()], timeout=_CHECK_SECONDS)
+        while not stop_event.is_set():
+            alive = [c for c in children if c.is_alive()]
+            # With `once` the workers leave as they run out of work; otherwise a worker that
+            # leaves early has failed, and the others stop so that a supervisor restarts all.
+            if not alive or (not once and len(alive) < count):
+                break
+            wait([c.sentinel for c in alive], timeout=_CHECK_SECONDS)
     finally:
         children_stop.set()
         _join(children, grace=float(settings.worker.lease_seconds))
