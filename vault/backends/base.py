@@ -1,0 +1,154 @@
+"""The one small interface every store implements, and what the stores share.
+
+A backend keeps opaque ciphertext under object ids: it never sees a key or plaintext and
+never interprets the bytes. Every backend hashes what passes through ``put`` in the same pass
+as the I/O and returns the size and SHA-256 of exactly what it stored, so a copy can be
+verified later without any key. Errors leave a backend only as ``dangan.errors`` types
+(``StoreUnavailableError``, ``NotFoundError``); an exception raised by the caller's chunk
+iterator passes through untouched and aborts the write without leaving anything behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+__all__ = [
+    "Backend",
+    "ObjectInfo",
+    "ObjectStream",
+    "StoredObject",
+    "Tally",
+    "read_back",
+]
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """Size and SHA-256 (hex) of the bytes of one copy, as written or as read back."""
+
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a store says about one copy without reading it."""
+
+    object_id: str
+    size: int
+
+
+class Tally:
+    """Counts and hashes bytes as they pass (restic's ``hashing.Reader``)."""
+
+    __slots__ = ("_hash", "size")
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    def result(self) -> StoredObject:
+        return StoredObject(self.size, self._hash.hexdigest())
+
+
+class ObjectStream(Iterator[bytes]):
+    """One copy's bytes as chunks of at most ``CHUNK`` bytes, open until :meth:`close`.
+
+    Use it in a ``with`` block or close it: it holds a file or an HTTP connection.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], on_close: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self._on_close: Callable[[], None] | None = on_close
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        """Release the file or connection; safe to call twice."""
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+            on_close()
+
+    def __enter__(self) -> ObjectStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Backend(Protocol):
+    """A store: one directory (``fs``) or one bucket (``s3``) of immutable objects.
+
+    Objects are written whole or not at all; a second ``put`` of the same id replaces the
+    copy atomically (that is how a bad copy is repaired).
+    """
+
+    name: str
+    """A short label for messages and logs, e.g. ``fs:/srv/vault-a``; never secret."""
+
+    def put(self, object_id: str, chunks: Iterable[bytes]) -> StoredObject:
+        """Store ``chunks`` as ``object_id``, hashing them on the way; atomic.
+
+        :raises StoreUnavailableError: the store cannot be written; nothing is left behind.
+        """
+        ...
+
+    def open(self, object_id: str) -> ObjectStream:
+        """Open a copy for reading; the caller closes the stream.
+
+        :raises NotFoundError: no such object in this store.
+        :raises StoreUnavailableError: the store cannot be read (also while iterating).
+        """
+        ...
+
+    def stat(self, object_id: str) -> ObjectInfo:
+        """The copy's size as the store reports it.
+
+        :raises NotFoundError: no such object in this store.
+        :raises StoreUnavailableError: the store cannot be reached.
+        """
+        ...
+
+    def delete(self, object_id: str) -> None:
+        """Remove a copy; removing a missing copy is not an error.
+
+        :raises StoreUnavailableError: the store cannot be reached.
+        """
+        ...
+
+    def list(self) -> Iterator[str]:
+        """Every object id in the store, in no promised order.
+
+        :raises StoreUnavailableError: the store cannot be reached.
+        """
+        ...
+
+
+def read_back(backend: Backend, object_id: str) -> StoredObject:
+    """Read one copy whole and return its size and SHA-256: the keyless fixity check.
+
+    :raises NotFoundError: the copy is missing.
+    :raises StoreUnavailableError: the store cannot be read.
+    """
+    tally = Tally()
+    with backend.open(object_id) as stream:
+        for chunk in stream:
+            tally.update(chunk)
+    return tally.result()
