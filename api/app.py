@@ -7,7 +7,10 @@ code and status (``api/errors.py``), so no route translates exceptions itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,8 +26,33 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def create_app(rt: Runtime) -> FastAPI:
+def create_app(rt: Runtime, *, with_workers: bool = False) -> FastAPI:
+    """The application. ``with_workers`` runs the job workers beside it (the embedded default:
+    one process to start, nothing else to supervise)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not with_workers:
+            yield
+            return
+        from api.services.worker import run_workers
+
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=run_workers,
+            args=(rt, rt.settings.worker.processes, stop),
+            name="dangan-workers",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="dangan",
         version=__version__,
         summary="The records vault of a school student-records office (学籍档案室).",

@@ -425,7 +425,8 @@ def serve(st: _State, host: str | None, port: int | None) -> None:
     st.rt.require_initialised()
     cfg = st.rt.settings.server
     click.echo(f"dangan listening on http://{host or cfg.host}:{port or cfg.port}/")
-    uvicorn.run(create_app(st.rt), host=host or cfg.host, port=port or cfg.port, log_level="info")
+    app = create_app(st.rt, with_workers=st.rt.settings.worker.in_server)
+    uvicorn.run(app, host=host or cfg.host, port=port or cfg.port, log_level="info")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -101,6 +101,7 @@ class WorkerSettings(_Section):
     lease_seconds: int = Field(default=300, ge=5)
     max_attempts: int = Field(default=5, ge=1)
     poll_seconds: float = Field(default=1.0, gt=0)
+    in_server: bool = True
 
 
 class _TomlSource(PydanticBaseSettingsSource):
