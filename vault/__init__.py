@@ -4,8 +4,23 @@ Every object is encrypted with its own data key (``stream``), wrapped by the key
 (``keyring``), and stored in two independent stores (``copies`` over ``backends``). The vault
 knows objects by id only: never records, users, settings or HTTP. It imports nothing of
 dangan but ``dangan.errors``.
+
+A service layer typically builds one :class:`Vault` from two backends and a keyring, then
+calls :meth:`Vault.write`, :meth:`Vault.read`, :meth:`Vault.verify_copy`,
+:meth:`Vault.repair_copy`, :meth:`Vault.delete_object`, and :func:`rewrap` after
+:meth:`Keyring.rotate`.
 """
 
+from vault.backends import (
+    Backend,
+    FsBackend,
+    ObjectInfo,
+    ObjectStream,
+    S3Backend,
+    StoredObject,
+    read_back,
+)
+from vault.copies import STORES, CopyStatus, ObjectReader, StoreName, Vault, WriteResult
 from vault.ids import check_object_id, new_object_id
 from vault.keyring import (
     KeyEncryptionKey,
@@ -19,6 +34,7 @@ from vault.stream import (
     EncryptedObject,
     Encryption,
     WrappedKey,
+    check_wrapped_key,
     ciphertext_size,
     decrypt,
     encrypt,
@@ -27,12 +43,25 @@ from vault.stream import (
 
 __all__ = [
     "CHUNK",
+    "STORES",
+    "Backend",
+    "CopyStatus",
     "EncryptedObject",
     "Encryption",
+    "FsBackend",
     "KeyEncryptionKey",
     "Keyring",
+    "ObjectInfo",
+    "ObjectReader",
+    "ObjectStream",
+    "S3Backend",
+    "StoreName",
+    "StoredObject",
+    "Vault",
     "WrappedKey",
+    "WriteResult",
     "check_object_id",
+    "check_wrapped_key",
     "ciphertext_size",
     "create_keyring_file",
     "decrypt",
@@ -40,5 +69,6 @@ __all__ = [
     "keyring_from_b64",
     "load_keyring",
     "new_object_id",
+    "read_back",
     "rewrap",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "EncryptedObject",
     "Encryption",
     "WrappedKey",
+    "check_wrapped_key",
     "ciphertext_size",
     "decrypt",
     "encrypt",
@@ -161,6 +162,17 @@ def _unwrap(object_id: str, wrapped: WrappedKey, keyring: Keyring) -> _DataKey:
     if wrapped.object_id != object_id:
         raise CorruptDataError(f"the wrapped data key given for object {object_id} is another's")
     return _DataKey(_unwrap_material(wrapped, keyring))
+
+
+def check_wrapped_key(object_id: str, wrapped: WrappedKey, keyring: Keyring) -> None:
+    """Raise now if ``wrapped`` is not ``object_id``'s or does not open with ``keyring``.
+
+    For callers that must tell a keyring problem from a bad copy before reading any store.
+
+    :raises KeyringError: the key that wrapped it is not in the keyring.
+    :raises CorruptDataError: it belongs to another object or does not open.
+    """
+    _unwrap(check_object_id(object_id), wrapped, keyring)
 
 
 def rewrap(wrapped: WrappedKey, keyring: Keyring) -> WrappedKey:

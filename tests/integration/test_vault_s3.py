@@ -7,13 +7,22 @@ import hashlib
 import io
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from dangan.errors import CorruptDataError, NotFoundError, StoreUnavailableError
 from tests.services import S3Server
-from vault import new_object_id
-from vault.backends import S3Backend, read_back
+from vault import (
+    CopyStatus,
+    FsBackend,
+    Keyring,
+    S3Backend,
+    Vault,
+    WriteResult,
+    new_object_id,
+    read_back,
+)
 
 MIB = 1 << 20
 
@@ -140,3 +149,131 @@ def test_connect_builds_a_working_store(s3_server: S3Server, s3_bucket: str) -> 
     client = s3_server.client()
     client.put_object(s3_bucket, "not-an-object-id", io.BytesIO(b"z"), 1)
     assert list(store.list()) == [oid]
+
+
+# --- two copies -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_buckets(s3_server: S3Server, s3_bucket: str) -> Iterator[Vault]:
+    other = s3_server.make_bucket()
+    client = s3_server.client(retries=1)
+    yield Vault(
+        S3Backend(client, s3_bucket, part_size=5 * MIB, backoff=0.05),
+        S3Backend(client, other, part_size=5 * MIB, backoff=0.05),
+        Keyring.generate(),
+    )
+    s3_server.start()
+    s3_server.remove_bucket(other)
+
+
+@pytest.fixture
+def s3_and_fs(s3_store: S3Backend, tmp_path: Path) -> Vault:
+    (tmp_path / "replica").mkdir()
+    return Vault(s3_store, FsBackend(tmp_path / "replica"), Keyring.generate())
+
+
+def read_all(vault: Vault, result: WriteResult) -> tuple[bytes, list[CopyStatus]]:
+    seen: list[CopyStatus] = []
+    with vault.read(
+        result.object_id,
+        result.wrapped_key,
+        plaintext_sha256=result.plaintext_sha256,
+        ciphertext_sha256=result.ciphertext_sha256,
+        on_bad_copy=seen.append,
+    ) as reader:
+        return b"".join(reader), seen
+
+
+def test_a_large_object_round_trips_through_two_buckets(two_buckets: Vault) -> None:
+    data = os.urandom(13 * MIB + 11)
+    result = two_buckets.write(new_object_id(), pieces(data, 3 * MIB))
+    assert not result.is_under_replicated
+    for name in ("primary", "replica"):
+        assert read_back(two_buckets.stores[name], result.object_id).sha256 == (
+            result.ciphertext_sha256
+        )
+    assert read_all(two_buckets, result) == (data, [])
+
+
+def test_a_stopped_server_leaves_one_good_copy(s3_and_fs: Vault, s3_server: S3Server) -> None:
+    s3_server.stop()
+    data = os.urandom(7 * MIB)
+    result = s3_and_fs.write(new_object_id(), pieces(data))
+    assert result.failed_stores == ["primary"]
+    assert isinstance(result.copies["primary"].error, StoreUnavailableError)
+    assert result.copies["replica"].ok
+    got, bad = read_all(s3_and_fs, result)  # the primary is still down: served by the replica
+    assert got == data
+    assert [(c.store, type(c.error)) for c in bad] == [("primary", StoreUnavailableError)]
+
+    s3_server.start()
+    status = s3_and_fs.repair_copy(result.object_id, "replica", "primary", result.ciphertext_sha256)
+    assert status.ok
+    assert read_all(s3_and_fs, result) == (data, [])
+
+
+def test_both_stores_down_leaves_nothing(
+    s3_and_fs: Vault, s3_server: S3Server, tmp_path: Path
+) -> None:
+    replica = s3_and_fs.stores["replica"]
+    assert isinstance(replica, FsBackend)
+    replica.root.rename(tmp_path / "replica-away")
+    s3_server.stop()
+    with pytest.raises(StoreUnavailableError):
+        s3_and_fs.write(new_object_id(), pieces(os.urandom(2 * MIB)))
+    s3_server.start()
+    assert list(s3_and_fs.stores["primary"].list()) == []
+    assert not list((tmp_path / "replica-away").rglob("*"))
+
+
+@pytest.mark.parametrize("fault", ["corrupted", "deleted"])
+def test_a_bad_primary_copy_fails_over_to_the_replica(
+    two_buckets: Vault, s3_server: S3Server, fault: str
+) -> None:
+    data = os.urandom(3 * MIB + 5)
+    result = two_buckets.write(new_object_id(), pieces(data))
+    primary = two_buckets.stores["primary"]
+    assert isinstance(primary, S3Backend)
+    client = s3_server.client()
+    if fault == "corrupted":
+        response = client.get_object(primary.bucket, result.object_id)
+        try:
+            stored = bytearray(response.read())
+        finally:
+            response.close()
+            response.release_conn()
+        stored[2 * MIB] ^= 0x40  # one bit in the third segment, behind the vault's back
+        client.put_object(primary.bucket, result.object_id, io.BytesIO(stored), len(stored))
+        expected_error: type[Exception] = CorruptDataError
+    else:
+        client.remove_object(primary.bucket, result.object_id)
+        expected_error = NotFoundError
+
+    got, bad = read_all(two_buckets, result)
+    assert got == data
+    assert [(c.store, type(c.error)) for c in bad] == [("primary", expected_error)]
+    finding = two_buckets.verify_copy(
+        "primary",
+        result.object_id,
+        size=result.ciphertext_size,
+        ciphertext_sha256=result.ciphertext_sha256,
+    )
+    assert isinstance(finding.error, expected_error)
+
+    two_buckets.repair_copy(result.object_id, "replica", "primary", result.ciphertext_sha256)
+    assert two_buckets.verify_copy(
+        "primary",
+        result.object_id,
+        size=result.ciphertext_size,
+        ciphertext_sha256=result.ciphertext_sha256,
+        wrapped_key=result.wrapped_key,
+    ).ok
+    assert read_all(two_buckets, result) == (data, [])
+
+
+def test_delete_object_removes_both_s3_copies(two_buckets: Vault) -> None:
+    result = two_buckets.write(new_object_id(), [b"disposed of"])
+    two_buckets.delete_object(result.object_id)
+    for name in ("primary", "replica"):
+        assert list(two_buckets.stores[name].list()) == []

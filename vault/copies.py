@@ -1,0 +1,552 @@
+"""Two copies of every object (双备份): the dual write, the read with failover, repair, delete.
+
+:class:`Vault` encrypts an object once and feeds the ciphertext to the ``primary`` and the
+``replica`` store at the same time (one thread per store, bounded queues, so memory stays
+flat), then reads each copy back and checks its size and SHA-256. It reports per store what
+happened and leaves the decision (``archived`` or ``under_replicated``, which job to queue,
+which audit event to write) to the caller, who also keeps the wrapped data key and the
+hashes. A read takes the primary and falls back to the replica on any error or mismatch,
+telling the caller which copy was bad.
+
+This module must never serve bytes from a copy that failed a check, never report a copy as
+good that it did not read back, never leave a partial copy behind when a write fails, and
+never log a key or a byte of content.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final, Literal
+
+from dangan.errors import (
+    CorruptDataError,
+    DanganError,
+    KeyringError,
+    NotFoundError,
+    StoreUnavailableError,
+)
+from vault.backends.base import Backend, StoredObject, Tally, read_back
+from vault.ids import check_object_id
+from vault.keyring import Keyring
+from vault.stream import CHUNK, WrappedKey, check_wrapped_key, decrypt, encrypt
+
+__all__ = [
+    "STORES",
+    "CopyStatus",
+    "ObjectReader",
+    "StoreName",
+    "Vault",
+    "WriteResult",
+]
+
+log = logging.getLogger(__name__)
+
+StoreName = Literal["primary", "replica"]
+STORES: Final[tuple[StoreName, StoreName]] = ("primary", "replica")
+QUEUE_DEPTH = 4
+"""Pieces (about 1 MiB each) waiting for one store; the write's memory is about twice this."""
+
+# Errors that mean "this copy is bad or out of reach", as opposed to a keyring problem or a bug.
+_COPY_ERRORS = (CorruptDataError, NotFoundError, StoreUnavailableError)
+
+
+@dataclass(frozen=True)
+class CopyStatus:
+    """One copy in one store: good (``ok``, with its size and ciphertext SHA-256) or not."""
+
+    store: str
+    ok: bool
+    size: int | None = None
+    sha256: str | None = None
+    error: DanganError | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """Why the copy is not good, safe to show and to put in the audit trail."""
+        return None if self.error is None else self.error.message
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What :meth:`Vault.write` did: the object's keys and hashes, and each copy's fate.
+
+    Keep ``wrapped_key``, ``plaintext_sha256`` and each good copy's size and hash in the
+    catalog; a record is archived only when :attr:`is_under_replicated` is false.
+    """
+
+    object_id: str
+    wrapped_key: WrappedKey
+    plaintext_size: int
+    plaintext_sha256: str
+    ciphertext_size: int
+    ciphertext_sha256: str
+    copies: dict[str, CopyStatus]
+
+    @property
+    def is_under_replicated(self) -> bool:
+        """Whether a store failed and a replication (:meth:`Vault.repair_copy`) is owed."""
+        return not all(c.ok for c in self.copies.values())
+
+    @property
+    def failed_stores(self) -> list[str]:
+        return [name for name, c in self.copies.items() if not c.ok]
+
+
+class ObjectReader(Iterator[bytes]):
+    """Plaintext of one object, piece by piece, from the first copy that holds up.
+
+    If iteration raises, **discard everything received**: no good copy was left. After the
+    end, :attr:`served_from` names the store the last pieces came from and
+    :attr:`bad_copies` lists every copy that failed on the way (also passed, as it happens,
+    to the ``on_bad_copy`` callback given to :meth:`Vault.read`).
+    """
+
+    def __init__(self) -> None:
+        self.served_from: str | None = None
+        self.bad_copies: list[CopyStatus] = []
+        self._pieces: Iterator[bytes] = iter(())
+
+    def __next__(self) -> bytes:
+        return next(self._pieces)
+
+    def close(self) -> None:
+        """Stop reading and release the store's file or connection."""
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> ObjectReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _End:
+    """Sent to a copier after the last piece."""
+
+
+class _Abort:
+    """Sent to a copier when the write is abandoned."""
+
+
+class _WriteAbandoned(Exception):  # noqa: N818 - a signal inside put(), never seen outside
+    """Raised inside a store's ``put`` to make it throw its partial copy away."""
+
+
+class _Copier(threading.Thread):
+    """Writes one copy from a bounded queue, then reads it back."""
+
+    def __init__(self, store: str, backend: Backend, object_id: str) -> None:
+        super().__init__(name=f"vault-copy-{store}", daemon=True)
+        self.store = store
+        self.backend = backend
+        self.object_id = object_id
+        self.queue: queue.Queue[bytes | _End | _Abort] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self.stopped = threading.Event()
+        self.stored: StoredObject | None = None
+        self.error: BaseException | None = None
+
+    def send(self, item: bytes | _End | _Abort) -> None:
+        """Queue ``item`` unless this copier has stopped reading (its store failed)."""
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return
+
+    def _pieces(self) -> Iterator[bytes]:
+        while True:
+            item = self.queue.get()
+            if isinstance(item, _End):
+                return
+            if isinstance(item, _Abort):
+                raise _WriteAbandoned
+            yield item
+
+    def run(self) -> None:
+        try:
+            stored = self.backend.put(self.object_id, self._pieces())
+            self.stopped.set()
+            _check_copy(self.backend, self.store, self.object_id, stored)
+            self.stored = stored
+        except BaseException as exc:  # noqa: BLE001 - carried to the writing thread, which decides
+            self.error = exc
+        finally:
+            self.stopped.set()
+
+
+def _check_copy(backend: Backend, store: str, object_id: str, expected: StoredObject) -> None:
+    """Read a copy back (its size as the store states it, then every byte) and compare."""
+    size = backend.stat(object_id).size
+    if size != expected.size:
+        raise CorruptDataError(
+            f"object {object_id} in {store}: {size} bytes stored, {expected.size} expected"
+        )
+    back = read_back(backend, object_id)
+    if back.size != expected.size or not hmac.compare_digest(back.sha256, expected.sha256):
+        raise CorruptDataError(f"object {object_id} in {store}: the copy reads back differently")
+
+
+class Vault:
+    """The two stores and the keyring, as one object store with two verified copies.
+
+    :param keyring: needed to write and read; keyless work (:meth:`verify_copy` without a
+        wrapped key, :meth:`repair_copy`, :meth:`delete_object`) runs without one.
+    """
+
+    def __init__(self, primary: Backend, replica: Backend, keyring: Keyring | None = None) -> None:
+        self.stores: dict[str, Backend] = {"primary": primary, "replica": replica}
+        self.keyring = keyring
+
+    def __repr__(self) -> str:
+        names = ", ".join(f"{n}={b.name!r}" for n, b in self.stores.items())
+        return f"Vault({names})"
+
+    def _keyring(self) -> Keyring:
+        if self.keyring is None:
+            raise KeyringError("this vault was opened without a keyring")
+        return self.keyring
+
+    def _store(self, name: str) -> Backend:
+        try:
+            return self.stores[name]
+        except KeyError:
+            raise ValueError(f"no store named {name!r}; stores are {STORES}") from None
+
+    # --- writing --------------------------------------------------------------------------
+
+    def write(
+        self, object_id: str, chunks: Iterable[bytes], *, segment_size: int = CHUNK
+    ) -> WriteResult:
+        """Encrypt ``chunks`` once and store the ciphertext in both stores concurrently.
+
+        Each copy is read back (size and SHA-256) before it counts. One store failing still
+        succeeds, with that copy reported failed and its remains deleted; the caller marks the
+        record under-replicated and queues a repair.
+
+        :param chunks: the plaintext in any chunking; an exception it raises abandons the
+            write, leaves nothing in either store and propagates unchanged.
+        :raises StoreUnavailableError: neither copy could be written and verified; nothing
+            is left behind.
+        :raises KeyringError: no keyring, or it has no current key.
+        """
+        keyring = self._keyring()
+        started = time.monotonic()
+        encryption = encrypt(object_id, chunks, keyring, segment_size=segment_size)
+        copiers = [_Copier(name, self.stores[name], object_id) for name in STORES]
+        for copier in copiers:
+            copier.start()
+        try:
+            for piece in encryption:
+                for copier in copiers:
+                    copier.send(piece)
+                if all(c.stopped.is_set() for c in copiers):
+                    break  # both stores failed: stop reading the upload
+        except BaseException:
+            for copier in copiers:
+                copier.send(_Abort())
+            for copier in copiers:
+                copier.join()
+            raise
+        for copier in copiers:
+            copier.send(_End())
+        for copier in copiers:
+            copier.join()
+
+        unexpected = [c.error for c in copiers if c.error is not None]
+        unexpected = [e for e in unexpected if not isinstance(e, DanganError)]
+        if unexpected:
+            self._discard(object_id, STORES)
+            raise unexpected[0]
+
+        copies: dict[str, CopyStatus] = {}
+        for copier in copiers:
+            if copier.stored is not None:
+                copies[copier.store] = CopyStatus(
+                    copier.store, True, copier.stored.size, copier.stored.sha256
+                )
+            else:
+                error = copier.error
+                if not isinstance(error, DanganError):  # stopped without an error: never
+                    error = StoreUnavailableError(f"store {copier.store} stopped reading")
+                copies[copier.store] = CopyStatus(copier.store, False, error=error)
+
+        good = [c for c in copies.values() if c.ok]
+        if good:
+            # A copy only completes after the last piece, so the encryption has finished.
+            expected = (encryption.result.ciphertext_size, good[0].sha256)
+            if any((c.size, c.sha256) != expected for c in good):
+                problem = CorruptDataError(f"object {object_id}: the copies do not agree")
+                copies = {n: CopyStatus(n, False, error=problem) for n in copies}
+                good = []
+
+        failed = [name for name, c in copies.items() if not c.ok]
+        if failed:
+            self._discard(object_id, failed)
+        if not good:
+            reasons = "; ".join(f"{n}: {c.reason}" for n, c in copies.items())
+            raise StoreUnavailableError(f"object {object_id} could not be stored ({reasons})")
+        result = encryption.result
+
+        for name in failed:
+            log.warning(
+                "vault copy failed",
+                extra={
+                    "event": "vault_copy_failed",
+                    "object_id": object_id,
+                    "store": name,
+                    "reason": copies[name].reason,
+                },
+            )
+        log.info(
+            "vault object written",
+            extra={
+                "event": "vault_write",
+                "object_id": object_id,
+                "size": result.plaintext_size,
+                "stores_ok": len(good),
+                "duration_ms": round((time.monotonic() - started) * 1000),
+            },
+        )
+        return WriteResult(
+            object_id=object_id,
+            wrapped_key=result.wrapped_key,
+            plaintext_size=result.plaintext_size,
+            plaintext_sha256=result.plaintext_sha256,
+            ciphertext_size=result.ciphertext_size,
+            ciphertext_sha256=str(good[0].sha256),
+            copies=copies,
+        )
+
+    def _discard(self, object_id: str, stores: Iterable[str]) -> None:
+        """Best effort: remove what a failed write may have left (a store may be down)."""
+        for name in stores:
+            try:
+                self.stores[name].delete(object_id)
+            except StoreUnavailableError as exc:
+                log.warning(
+                    "vault could not remove a failed copy",
+                    extra={
+                        "event": "vault_discard_failed",
+                        "object_id": object_id,
+                        "store": name,
+                        "reason": exc.message,
+                    },
+                )
+
+    # --- reading --------------------------------------------------------------------------
+
+    def read(
+        self,
+        object_id: str,
+        wrapped_key: WrappedKey,
+        *,
+        plaintext_sha256: str | None = None,
+        ciphertext_sha256: str | None = None,
+        on_bad_copy: Callable[[CopyStatus], None] | None = None,
+    ) -> ObjectReader:
+        """Decrypt an object from the primary, falling back to the replica.
+
+        Any error or mismatch in a copy (missing, unreachable, a failing tag, a hash that
+        differs from the catalog's) moves on to the other copy, resuming where the first one
+        stopped; the bad copy goes to ``on_bad_copy`` at once and to
+        :attr:`ObjectReader.bad_copies`, so the caller can audit it and queue a repair.
+
+        :param plaintext_sha256: the catalog's plaintext hash, checked at the end.
+        :param ciphertext_sha256: the catalog's hash of the stored bytes, checked per copy.
+        :raises KeyringError: now, if the wrapping key is not in the keyring.
+        :raises CorruptDataError: now, if the wrapped key is another object's or does not
+            open; while iterating, if both copies are corrupt.
+        :raises StoreUnavailableError: while iterating, if no good copy could be reached.
+        :raises NotFoundError: while iterating, if neither store has the object.
+        """
+        keyring = self._keyring()
+        check_object_id(object_id)
+        check_wrapped_key(object_id, wrapped_key, keyring)  # a keyring fault is no bad copy
+        reader = ObjectReader()
+
+        def report(store: str, error: DanganError) -> None:
+            status = CopyStatus(store, False, error=error)
+            reader.bad_copies.append(status)
+            log.warning(
+                "vault copy bad on read",
+                extra={
+                    "event": "vault_copy_bad",
+                    "object_id": object_id,
+                    "store": store,
+                    "reason": error.message,
+                },
+            )
+            if on_bad_copy is not None:
+                on_bad_copy(status)
+
+        def serve() -> Iterator[bytes]:
+            served = 0
+            for name in STORES:
+                source = _stored_bytes(self.stores[name], name, object_id, ciphertext_sha256)
+                pieces = decrypt(
+                    object_id, wrapped_key, source, keyring, plaintext_sha256=plaintext_sha256
+                )
+                try:
+                    reader.served_from = name
+                    skip = served  # the pieces this copy repeats of the one before
+                    for piece in pieces:
+                        if skip:
+                            skip -= 1
+                            continue
+                        served += 1
+                        yield piece
+                    return
+                except _COPY_ERRORS as exc:
+                    reader.served_from = None
+                    report(name, exc)
+                finally:
+                    source.close()
+            raise _no_good_copy(object_id, reader.bad_copies)
+
+        reader._pieces = serve()
+        return reader
+
+    # --- checking and repairing -----------------------------------------------------------
+
+    def verify_copy(
+        self,
+        store: str,
+        object_id: str,
+        *,
+        size: int,
+        ciphertext_sha256: str,
+        wrapped_key: WrappedKey | None = None,
+        plaintext_sha256: str | None = None,
+    ) -> CopyStatus:
+        """Check one copy against the catalog: size and ciphertext SHA-256, keyless.
+
+        Given ``wrapped_key`` (deep check), it also decrypts the copy in the same pass and
+        checks every tag and the plaintext hash. A missing or corrupt copy is a finding,
+        returned; an unreachable store is not, and raises.
+
+        :raises StoreUnavailableError: the store cannot be reached.
+        :raises KeyringError: a deep check without a usable keyring.
+        """
+        backend = self._store(store)
+        keyring = None
+        if wrapped_key is not None:
+            keyring = self._keyring()
+            check_wrapped_key(object_id, wrapped_key, keyring)  # a keyring fault is no finding
+        try:
+            stated = backend.stat(object_id).size
+            if stated != size:
+                raise CorruptDataError(
+                    f"object {object_id} in {store}: {stated} bytes, {size} expected"
+                )
+            source = _stored_bytes(backend, store, object_id, ciphertext_sha256)
+            try:
+                pieces: Iterator[bytes] = source
+                if wrapped_key is not None and keyring is not None:
+                    pieces = decrypt(
+                        object_id, wrapped_key, source, keyring, plaintext_sha256=plaintext_sha256
+                    )
+                for _ in pieces:
+                    pass
+            finally:
+                source.close()
+        except (CorruptDataError, NotFoundError) as exc:
+            return CopyStatus(store, False, error=exc)
+        return CopyStatus(store, True, size, ciphertext_sha256)
+
+    def repair_copy(
+        self, object_id: str, from_store: str, to_store: str, expected_sha256: str
+    ) -> CopyStatus:
+        """Replace the copy in ``to_store`` with the one in ``from_store``, keylessly.
+
+        The source is hashed as it streams and must match ``expected_sha256`` (the catalog's)
+        before the new copy is put in place; the new copy is then read back.
+
+        :raises CorruptDataError: the source copy is bad too; ``to_store`` is left as it was.
+        :raises NotFoundError: the source copy is missing.
+        :raises StoreUnavailableError: either store cannot be reached.
+        """
+        source_backend, target = self._store(from_store), self._store(to_store)
+        if from_store == to_store:
+            raise ValueError("a copy is repaired from the other store")
+        source = _stored_bytes(source_backend, from_store, object_id, expected_sha256)
+        try:
+            stored = target.put(object_id, source)
+        finally:
+            source.close()
+        _check_copy(target, to_store, object_id, stored)
+        log.info(
+            "vault copy repaired",
+            extra={
+                "event": "vault_repair",
+                "object_id": object_id,
+                "store": to_store,
+                "source": from_store,
+            },
+        )
+        return CopyStatus(to_store, True, stored.size, stored.sha256)
+
+    def delete_object(self, object_id: str) -> None:
+        """Remove both copies (the catalog destroys the wrapped key: crypto-shredding).
+
+        Deleting what is already gone is not an error, so a retried job is harmless.
+
+        :raises StoreUnavailableError: a store could not be reached (after trying both).
+        """
+        check_object_id(object_id)
+        failed = []
+        for name in STORES:
+            try:
+                self.stores[name].delete(object_id)
+            except StoreUnavailableError as exc:
+                failed.append(f"{name}: {exc.message}")
+        if failed:
+            raise StoreUnavailableError(
+                f"object {object_id} not deleted everywhere ({'; '.join(failed)})"
+            )
+        log.info("vault object deleted", extra={"event": "vault_delete", "object_id": object_id})
+
+
+def _stored_bytes(
+    backend: Backend, store: str, object_id: str, expected_sha256: str | None
+) -> Generator[bytes, None, None]:
+    """One copy's bytes, hashed as they pass. A hash that differs from ``expected_sha256``
+    raises at the end, before the consumer sees the stream end; the store is opened at the
+    first ``next`` and released on ``close()``."""
+    tally = Tally()
+    with backend.open(object_id) as stream:
+        for chunk in stream:
+            tally.update(chunk)
+            yield chunk
+    got = tally.result().sha256
+    if expected_sha256 is not None and not hmac.compare_digest(got, expected_sha256):
+        raise CorruptDataError(
+            f"object {object_id} in {store}: the ciphertext SHA-256 differs from the catalog's"
+        )
+
+
+def _no_good_copy(object_id: str, bad: list[CopyStatus]) -> DanganError:
+    """The error for "no copy holds up": unreachable beats corrupt beats missing, because an
+    unreachable store may come back and a retry may then succeed."""
+    reasons = "; ".join(f"{c.store}: {c.reason}" for c in bad)
+    message = f"object {object_id}: no good copy ({reasons})"
+    kinds = {type(c.error) for c in bad}
+    if StoreUnavailableError in kinds:
+        return StoreUnavailableError(message)
+    if CorruptDataError in kinds:
+        return CorruptDataError(message)
+    return NotFoundError(message)
