@@ -27,6 +27,8 @@ __all__ = ["FsBackend"]
 log = logging.getLogger(__name__)
 
 TMP_PREFIX = ".tmp-"  # docs/vault-format.md, "Stores": never an object id
+WRITEBACK_WINDOW = 8 << 20
+"""Bytes after which a write asks the kernel to start flushing them (see ``_start_writeback``)."""
 
 
 class FsBackend:
@@ -63,10 +65,15 @@ class FsBackend:
         tally = Tally()
         try:
             with os.fdopen(fd, "wb") as fh:
+                flushed = 0
                 for chunk in chunks:  # the caller's errors pass through untouched
                     tally.update(chunk)
                     try:
                         fh.write(chunk)
+                        if tally.size - flushed >= WRITEBACK_WINDOW:
+                            fh.flush()
+                            _start_writeback(fh.fileno(), flushed, tally.size - flushed)
+                            flushed = tally.size
                     except OSError as exc:
                         raise self._unavailable("cannot write", exc) from exc
                 try:
@@ -153,6 +160,20 @@ def _subdirs(directory: Path) -> list[Path]:
         for e in os.scandir(directory)
         if len(e.name) == 2 and e.is_dir(follow_symlinks=False)
     )
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a range just written out to the disk, now.
+
+    The final fsync alone would leave the whole file dirty until the end and then wait for
+    all of it, with the disk idle while we encrypt and the CPU idle while it flushes.
+    Starting writeback as we go overlaps the two (RocksDB's ``bytes_per_sync`` does the
+    same). On Linux, ``POSIX_FADV_DONTNEED`` on dirty pages starts their writeback and keeps
+    them cached; it is only a hint, and durability still comes from the fsync.
+    """
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _make_dirs(root: Path, directory: Path) -> None:

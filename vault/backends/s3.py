@@ -32,7 +32,7 @@ __all__ = ["S3Backend"]
 log = logging.getLogger(__name__)
 
 MIN_PART_SIZE = 5 << 20  # S3's smallest multipart part
-DEFAULT_PART_SIZE = 8 << 20
+DEFAULT_PART_SIZE = MIN_PART_SIZE  # minio holds about four parts per upload in memory
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
 _TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
@@ -43,7 +43,8 @@ class S3Backend:
     :param client: a configured ``minio.Minio``; :meth:`connect` builds one with timeouts
         and retries.
     :param part_size: bytes per multipart part (at least 5 MiB); a copy of up to this size
-        is sent in one request. Memory per write is about three parts.
+        is sent in one request. Memory per write is about four parts, and S3 allows 10,000
+        parts, so the default caps an object at about 48 GiB.
     :param read_retries: how many times a read that broke off is resumed.
     """
 
@@ -221,19 +222,21 @@ class S3Backend:
 class _ChunkReader:
     """``read(n)`` over an iterator of chunks, as ``put_object`` wants, hashing on the way.
 
-    An exception from the iterator is remembered, so ``put`` can tell the caller's errors
-    from the store's.
+    Chunks are kept as a list and joined once per read, so a part costs one copy of itself
+    (a growing ``bytearray`` would cost two and keep its capacity). An exception from the
+    iterator is remembered, so ``put`` can tell the caller's errors from the store's.
     """
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._buf = bytearray()
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._done = False
         self.tally = Tally()
         self.source_error: BaseException | None = None
 
     def read(self, size: int = -1) -> bytes:
-        while (size < 0 or len(self._buf) < size) and not self._done:
+        while (size < 0 or self._pending_size < size) and not self._done:
             try:
                 chunk = next(self._chunks)
             except StopIteration:
@@ -242,11 +245,23 @@ class _ChunkReader:
             except BaseException as exc:
                 self.source_error = exc
                 raise
-            self._buf += chunk
-        if size < 0:
-            size = len(self._buf)
-        with memoryview(self._buf) as view:
-            out = bytes(view[:size])
-        del self._buf[:size]
+            if chunk:
+                self._pending.append(chunk)
+                self._pending_size += len(chunk)
+        if size < 0 or size >= self._pending_size:
+            taken, self._pending, self._pending_size = self._pending, [], 0
+        else:  # whole chunks, and the head of the one that straddles ``size``
+            taken, have = [], 0
+            while have < size:
+                chunk = self._pending.pop(0)
+                if have + len(chunk) > size:
+                    cut = size - have
+                    self._pending.insert(0, chunk[cut:])
+                    chunk = chunk[:cut]
+                taken.append(chunk)
+                have += len(chunk)
+            self._pending_size -= size
+        out = b"".join(taken)
+        del taken
         self.tally.update(out)
         return out

@@ -133,3 +133,14 @@ def test_list_skips_temporary_and_foreign_files(store: FsBackend) -> None:
     (shard / "README").write_text("not an object")
     (store.root / "lost+found").mkdir()
     assert list(store.list()) == [oid]
+
+
+def test_a_copy_larger_than_the_writeback_window_is_whole(store: FsBackend) -> None:
+    oid = new_object_id()
+    block = os.urandom(1 << 20)
+    expected = hashlib.sha256()
+    for _ in range(70):
+        expected.update(block)
+    stored = store.put(oid, (block for _ in range(70)))
+    assert stored.sha256 == expected.hexdigest()
+    assert read_back(store, oid) == stored
