@@ -1,11 +1,11 @@
 """Two copies of every object (双备份): the dual write, the read with failover, repair, delete.
 
 :class:`Vault` encrypts an object once and feeds the ciphertext to the ``primary`` and the
-``replica`` store at the same time (one thread per store, bounded queues, so memory stays
-flat), then reads each copy back and checks its size and SHA-256. It reports per store what
-happened and leaves the decision (``archived`` or ``under_replicated``, which job to queue,
-which audit event to write) to the caller, who also keeps the wrapped data key and the
-hashes. A read takes the primary and falls back to the replica on any error or mismatch,
+``replica`` store at the same time (``vault.fanout``: a thread per store, bounded queues,
+flat memory), then reads each copy back and checks its size and SHA-256. It reports per
+store what happened and leaves the decision (``archived`` or ``under_replicated``, which
+job to queue, which audit event to write) to the caller, who also keeps the wrapped data key
+and the hashes. A read takes the primary and falls back to the replica on any error or mismatch,
 telling the caller which copy was bad.
 
 This module must never serve bytes from a copy that failed a check, never report a copy as
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,7 +30,8 @@ from dangan.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
-from vault.backends.base import Backend, StoredObject, Tally, read_back
+from vault.backends.base import Backend, StoredObject, Tally
+from vault.fanout import check_copy, write_copies
 from vault.ids import check_object_id
 from vault.keyring import Keyring
 from vault.stream import CHUNK, WrappedKey, check_wrapped_key, decrypt, encrypt
@@ -50,9 +49,6 @@ log = logging.getLogger(__name__)
 
 StoreName = Literal["primary", "replica"]
 STORES: Final[tuple[StoreName, StoreName]] = ("primary", "replica")
-QUEUE_DEPTH = 4
-"""Pieces (about 1 MiB each) waiting for one store; the write's memory is about twice this."""
-
 # Errors that mean "this copy is bad or out of reach", as opposed to a keyring problem or a bug.
 _COPY_ERRORS = (CorruptDataError, NotFoundError, StoreUnavailableError)
 
@@ -134,73 +130,6 @@ class ObjectReader(Iterator[bytes]):
         self.close()
 
 
-class _End:
-    """Sent to a copier after the last piece."""
-
-
-class _Abort:
-    """Sent to a copier when the write is abandoned."""
-
-
-class _WriteAbandoned(Exception):  # noqa: N818 - a signal inside put(), never seen outside
-    """Raised inside a store's ``put`` to make it throw its partial copy away."""
-
-
-class _Copier(threading.Thread):
-    """Writes one copy from a bounded queue, then reads it back."""
-
-    def __init__(self, store: str, backend: Backend, object_id: str) -> None:
-        super().__init__(name=f"vault-copy-{store}", daemon=True)
-        self.store = store
-        self.backend = backend
-        self.object_id = object_id
-        self.queue: queue.Queue[bytes | _End | _Abort] = queue.Queue(maxsize=QUEUE_DEPTH)
-        self.stopped = threading.Event()
-        self.stored: StoredObject | None = None
-        self.error: BaseException | None = None
-
-    def send(self, item: bytes | _End | _Abort) -> None:
-        """Queue ``item`` unless this copier has stopped reading (its store failed)."""
-        while not self.stopped.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-            except queue.Full:
-                continue
-            return
-
-    def _pieces(self) -> Iterator[bytes]:
-        while True:
-            item = self.queue.get()
-            if isinstance(item, _End):
-                return
-            if isinstance(item, _Abort):
-                raise _WriteAbandoned
-            yield item
-
-    def run(self) -> None:
-        try:
-            stored = self.backend.put(self.object_id, self._pieces())
-            self.stopped.set()
-            _check_copy(self.backend, self.store, self.object_id, stored)
-            self.stored = stored
-        except BaseException as exc:  # noqa: BLE001 - carried to the writing thread, which decides
-            self.error = exc
-        finally:
-            self.stopped.set()
-
-
-def _check_copy(backend: Backend, store: str, object_id: str, expected: StoredObject) -> None:
-    """Read a copy back (its size as the store states it, then every byte) and compare."""
-    size = backend.stat(object_id).size
-    if size != expected.size:
-        raise CorruptDataError(
-            f"object {object_id} in {store}: {size} bytes stored, {expected.size} expected"
-        )
-    back = read_back(backend, object_id)
-    if back.size != expected.size or not hmac.compare_digest(back.sha256, expected.sha256):
-        raise CorruptDataError(f"object {object_id} in {store}: the copy reads back differently")
-
-
 class Vault:
     """The two stores and the keyring, as one object store with two verified copies.
 
@@ -247,43 +176,16 @@ class Vault:
         keyring = self._keyring()
         started = time.monotonic()
         encryption = encrypt(object_id, chunks, keyring, segment_size=segment_size)
-        copiers = [_Copier(name, self.stores[name], object_id) for name in STORES]
-        for copier in copiers:
-            copier.start()
-        try:
-            for piece in encryption:
-                for copier in copiers:
-                    copier.send(piece)
-                if all(c.stopped.is_set() for c in copiers):
-                    break  # both stores failed: stop reading the upload
-        except BaseException:
-            for copier in copiers:
-                copier.send(_Abort())
-            for copier in copiers:
-                copier.join()
-            raise
-        for copier in copiers:
-            copier.send(_End())
-        for copier in copiers:
-            copier.join()
-
-        unexpected = [c.error for c in copiers if c.error is not None]
-        unexpected = [e for e in unexpected if not isinstance(e, DanganError)]
-        if unexpected:
-            self._discard(object_id, STORES)
-            raise unexpected[0]
-
+        outcomes = write_copies(object_id, encryption, {n: self.stores[n] for n in STORES})
         copies: dict[str, CopyStatus] = {}
-        for copier in copiers:
-            if copier.stored is not None:
-                copies[copier.store] = CopyStatus(
-                    copier.store, True, copier.stored.size, copier.stored.sha256
-                )
-            else:
-                error = copier.error
-                if not isinstance(error, DanganError):  # stopped without an error: never
-                    error = StoreUnavailableError(f"store {copier.store} stopped reading")
-                copies[copier.store] = CopyStatus(copier.store, False, error=error)
+        for name, outcome in outcomes.items():
+            if isinstance(outcome, StoredObject):
+                copies[name] = CopyStatus(name, True, outcome.size, outcome.sha256)
+            elif isinstance(outcome, DanganError):
+                copies[name] = CopyStatus(name, False, error=outcome)
+            else:  # a bug, not a store failing: leave nothing behind and let it surface
+                self._discard(object_id, STORES)
+                raise outcome
 
         good = [c for c in copies.values() if c.ok]
         if good:
@@ -488,7 +390,7 @@ class Vault:
             stored = target.put(object_id, source)
         finally:
             source.close()
-        _check_copy(target, to_store, object_id, stored)
+        check_copy(target, to_store, object_id, stored)
         log.info(
             "vault copy repaired",
             extra={
