@@ -36,6 +36,8 @@ KEYRING = Keyring.generate()
 SEGMENT_SIZES = st.sampled_from([16, 17, 33, 64])
 PLAINTEXT = st.binary(max_size=400)
 CUTS = st.lists(st.integers(min_value=1, max_value=97), min_size=1, max_size=8)
+# Two shared cores: a slow example is load, not a failure.
+PROPERTY = settings(deadline=None)
 
 
 def cut(data: bytes, sizes: list[int]) -> Iterator[bytes]:
@@ -90,6 +92,7 @@ def assert_corrupt(oid: str, wrapped: WrappedKey, ciphertext: bytes, data: bytes
 # --- round trips --------------------------------------------------------------------------
 
 
+@PROPERTY
 @given(data=PLAINTEXT, segment_size=SEGMENT_SIZES, in_cuts=CUTS, out_cuts=CUTS)
 def test_any_bytes_in_any_chunking_round_trip(
     data: bytes, segment_size: int, in_cuts: list[int], out_cuts: list[int]
@@ -106,6 +109,7 @@ def test_any_bytes_in_any_chunking_round_trip(
     assert all(0 < len(p) <= segment_size for p in pieces)
 
 
+@PROPERTY
 @given(data=PLAINTEXT)
 def test_the_same_plaintext_never_encrypts_the_same_way(data: bytes) -> None:
     oid = new_object_id()
@@ -115,6 +119,7 @@ def test_the_same_plaintext_never_encrypts_the_same_way(data: bytes) -> None:
 # --- tampering ----------------------------------------------------------------------------
 
 
+@PROPERTY
 @given(data=PLAINTEXT, segment_size=SEGMENT_SIZES, where=st.data())
 def test_any_bit_flip_is_detected(data: bytes, segment_size: int, where: st.DataObject) -> None:
     oid, wrapped, ciphertext = seal(data, segment_size)
@@ -124,6 +129,7 @@ def test_any_bit_flip_is_detected(data: bytes, segment_size: int, where: st.Data
     assert_corrupt(oid, wrapped, bytes(flipped), data)
 
 
+@PROPERTY
 @given(data=PLAINTEXT, segment_size=SEGMENT_SIZES, where=st.data())
 def test_any_truncation_is_detected(data: bytes, segment_size: int, where: st.DataObject) -> None:
     oid, wrapped, ciphertext = seal(data, segment_size)
@@ -131,12 +137,14 @@ def test_any_truncation_is_detected(data: bytes, segment_size: int, where: st.Da
     assert_corrupt(oid, wrapped, ciphertext[:keep], data)
 
 
+@PROPERTY
 @given(data=PLAINTEXT, segment_size=SEGMENT_SIZES, extra=st.binary(min_size=1, max_size=200))
 def test_any_extension_is_detected(data: bytes, segment_size: int, extra: bytes) -> None:
     oid, wrapped, ciphertext = seal(data, segment_size)
     assert_corrupt(oid, wrapped, ciphertext + extra, data)
 
 
+@PROPERTY
 @given(data=PLAINTEXT, segment_size=SEGMENT_SIZES, where=st.data())
 def test_removing_or_duplicating_a_segment_is_detected(
     data: bytes, segment_size: int, where: st.DataObject
@@ -154,6 +162,7 @@ def test_removing_or_duplicating_a_segment_is_detected(
     )
 
 
+@PROPERTY
 @given(data=st.binary(min_size=34, max_size=400), segment_size=SEGMENT_SIZES, where=st.data())
 def test_any_segment_reorder_is_detected(
     data: bytes, segment_size: int, where: st.DataObject
@@ -167,6 +176,7 @@ def test_any_segment_reorder_is_detected(
     assert_corrupt(oid, wrapped, reordered, data)
 
 
+@PROPERTY
 @given(size=st.integers(min_value=1, max_value=300), segment_size=SEGMENT_SIZES, where=st.data())
 def test_a_segment_swapped_in_from_another_object_is_detected(
     size: int, segment_size: int, where: st.DataObject
@@ -183,6 +193,7 @@ def test_a_segment_swapped_in_from_another_object_is_detected(
     assert_corrupt(oid, wrapped, header + b"".join(segments) + o_trailer, data)
 
 
+@PROPERTY
 @given(data=PLAINTEXT, segment_size=SEGMENT_SIZES)
 def test_a_whole_object_swapped_for_another_is_detected(data: bytes, segment_size: int) -> None:
     _, a_key, a_ct = seal(data, segment_size)
@@ -271,7 +282,7 @@ def test_real_sizes_detect_tampering(size: int) -> None:
         assert_corrupt(oid, wrapped, header + b"".join(reversed(segments)) + trailer, data)
 
 
-@settings(max_examples=10)
+@settings(max_examples=10, deadline=None)
 @given(data=st.binary(max_size=64))
 def test_an_object_with_segment_size_one_mib_and_tiny_content(data: bytes) -> None:
     oid, wrapped, ciphertext = seal(data, CHUNK)
