@@ -14,7 +14,9 @@ __all__ = ["render_cli_reference"]
 
 
 def _walk(cmd: click.Command, parent: click.Context | None, path: list[str]) -> list[str]:
-    ctx = click.Context(cmd, info_name=path[-1], parent=parent, max_content_width=100)
+    # The commands' own context settings (e.g. `-h, --help`), as a real invocation would use.
+    settings = {"max_content_width": 100, **cmd.context_settings}
+    ctx = click.Context(cmd, info_name=path[-1], parent=parent, **settings)
     ctx.terminal_width = 100
     out = [f"## `{' '.join(path)}`", "", "```text", cmd.get_help(ctx), "```", ""]
     if isinstance(cmd, click.Group):
