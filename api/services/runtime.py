@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from catalog import Database, open_database
+from catalog import Database, JobInfo, enqueue, open_database
 from dangan.config import Settings
 from dangan.errors import StoreUnavailableError
 
@@ -37,6 +39,22 @@ class Runtime:
                 f"no dangan catalog at {self.settings.data_dir}; run `dangan init` first"
             )
         return db
+
+    def enqueue(
+        self, session: Any, kind: str, payload: Mapping[str, Any], *, key: str, actor: str
+    ) -> JobInfo:
+        """Queue a job in the caller's transaction with the configured retry budget.
+
+        Services enqueue through here so that ``worker.max_attempts`` applies to every job.
+        """
+        return enqueue(
+            session,
+            kind,
+            payload,
+            idempotency_key=key,
+            actor=actor,
+            max_attempts=self.settings.worker.max_attempts,
+        )
 
     def close(self) -> None:
         if self._db is not None:
