@@ -1,4 +1,5 @@
-"""What an entry point builds once: the settings and the catalog database, opened lazily."""
+"""What an entry point builds once: the settings, the catalog database and the vault, each
+opened lazily."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.services.vault import build_vault
 from catalog import Database, JobInfo, enqueue, open_database
 from dangan.config import Settings
 from dangan.errors import StoreUnavailableError
+from vault import Vault
 
 __all__ = ["Runtime"]
 
@@ -17,6 +20,7 @@ __all__ = ["Runtime"]
 class Runtime:
     settings: Settings
     _db: Database | None = field(default=None, init=False, repr=False)
+    _vault: Vault | None = field(default=None, init=False, repr=False)
 
     @property
     def db(self) -> Database:
@@ -26,6 +30,16 @@ class Runtime:
                 self.settings.database_url, pool_size=self.settings.database.pool_size
             )
         return self._db
+
+    @property
+    def vault(self) -> Vault:
+        """Both stores and the keyring, built on first use.
+
+        :raises KeyringError: the keyring is missing, too open or malformed.
+        """
+        if self._vault is None:
+            self._vault = build_vault(self.settings)
+        return self._vault
 
     def require_initialised(self) -> Database:
         embedded = self.settings.database.url is None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from api.services.runtime import Runtime
+from api.services.vault import ensure_store
 from catalog import Role, create_user, list_users, seed_business_types
 from dangan.errors import ConflictError
 
@@ -44,7 +45,8 @@ def initialize(rt: Runtime, *, admin: str, password: str) -> InitReport:
         if store.kind == "fs" and store.path is not None:
             report.add(f"vault {name} store", store.path, made=_make_dir(store.path))
         else:
-            report.add(f"vault {name} store", f"s3 {store.endpoint}/{store.bucket}", made=False)
+            made = ensure_store(store)
+            report.add(f"vault {name} store", f"s3 {store.endpoint}/{store.bucket}", made=made)
     report.add("search index", s.index_dir, made=_make_dir(s.index_dir))
 
     db = rt.db
