@@ -1,0 +1,331 @@
+"""The vault's jobs: replicate or repair a copy, write a record's sidecar, re-wrap data keys.
+
+Importing ``api.services`` registers them, so every process that runs the queue (``dangan
+worker``, the workers inside ``dangan serve``) knows them. Each handler is small (one object,
+one record or one slice of keys), idempotent (it looks before it writes) and resumable (the
+re-wrap walk carries its cursor in the payload). Payloads hold ids, never content; nothing here
+logs a key, a title or a name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.services.runtime import Runtime
+from api.services.vault import load_configured_keyring
+from catalog import (
+    CopyState,
+    JobContext,
+    NewCopy,
+    ObjectInfo,
+    ObjectRole,
+    RecordInfo,
+    add_object,
+    get_object,
+    get_record,
+    objects_of_record,
+    objects_to_rewrap,
+    record_event,
+    refresh_record_status,
+    register,
+    replace_wrapped_key,
+    set_copy_state,
+)
+from dangan.errors import CorruptDataError, KeyringError, NotFoundError
+from vault import Keyring, Vault, WrappedKey, WriteResult, new_object_id, rewrap
+
+__all__ = [
+    "KEYS_REWRAP",
+    "VAULT_REPAIR",
+    "VAULT_REPLICATE",
+    "VAULT_SIDECAR",
+    "ObjectPayload",
+    "RecordPayload",
+    "RewrapPayload",
+    "copies_of",
+    "discard_on_error",
+    "restore_copies",
+    "rewrap_slice",
+    "sidecar_document",
+    "write_sidecar",
+]
+
+log = logging.getLogger(__name__)
+
+VAULT_REPLICATE = "vault.replicate"
+VAULT_REPAIR = "vault.repair"
+VAULT_SIDECAR = "vault.sidecar"
+KEYS_REWRAP = "keys.rewrap"
+REWRAP_SLICE = 500
+SIDECAR_FORMAT = "dangan-sidecar"
+
+
+class ObjectPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    object_id: str = Field(pattern=r"^[0-9a-f]{32,64}$")
+
+
+class RecordPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    archive_code: str = Field(min_length=1, max_length=64)
+
+
+class RewrapPayload(BaseModel):
+    """A slice of the re-wrap walk: objects after ``after``, onto keyring key ``key_id``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_id: str = Field(min_length=1, max_length=64)
+    after: str = ""
+
+
+def _worker_actor(ctx: JobContext[Any]) -> str:
+    return f"worker:{ctx.worker_id}"[:64]
+
+
+def _runtime(ctx: JobContext[Any]) -> Runtime:
+    if not isinstance(ctx.services, Runtime):
+        raise TypeError("vault jobs need the api Runtime as the worker's services")
+    return ctx.services
+
+
+# --- copies -----------------------------------------------------------------------------------
+
+
+def restore_copies(rt: Runtime, object_id: str, *, actor: str) -> list[str]:
+    """Bring every copy of an object that is not ``ok`` back from an ``ok`` one.
+
+    A copy the catalog calls bad or missing is first checked: one that is in fact intact
+    (a repair that ran but was not recorded) is only marked ``ok``. Each restored copy is read
+    back by the vault before the catalog calls it ``ok``; the record's status is refreshed.
+
+    :returns: the stores whose copy was restored or found intact.
+    :raises CorruptDataError: no copy is ``ok`` to restore from.
+    :raises StoreUnavailableError: a store cannot be reached (the job is retried).
+    """
+    with rt.db.read() as session:
+        obj = get_object(session, object_id)
+    if obj.is_shredded:
+        return []
+    good = [c for c in obj.copies if c.state is CopyState.ok]
+    todo = [c for c in obj.copies if c.state is not CopyState.ok]
+    if not todo:
+        return []
+    if not good:
+        raise CorruptDataError(f"object {object_id}: no good copy to restore from")
+    source = good[0]
+    vault = rt.vault
+    fixed: list[str] = []
+    for copy in todo:
+        status = vault.verify_copy(
+            copy.store, object_id, size=source.size, ciphertext_sha256=source.ciphertext_sha256
+        )
+        if not status.ok:
+            status = vault.repair_copy(
+                object_id, source.store, copy.store, expected_sha256=source.ciphertext_sha256
+            )
+        with rt.db.write() as session:
+            set_copy_state(
+                session,
+                object_id=object_id,
+                store=copy.store,
+                state=CopyState.ok,
+                actor=actor,
+                reason=f"restored from {source.store}",
+            )
+            if obj.record_id is not None:
+                refresh_record_status(session, obj.record_id)
+        fixed.append(copy.store)
+    return fixed
+
+
+def _restore_handler(ctx: JobContext[Any], payload: ObjectPayload) -> None:
+    rt = _runtime(ctx)
+    try:
+        restore_copies(rt, payload.object_id, actor=_worker_actor(ctx))
+    except NotFoundError:
+        return  # the object was disposed of meanwhile: nothing is owed
+
+
+@register(VAULT_REPLICATE, ObjectPayload, permanent=(CorruptDataError,))
+def replicate_object(ctx: JobContext[Any], payload: ObjectPayload) -> None:
+    """Write the copy a store missed at intake (it was down), from the other store."""
+    _restore_handler(ctx, payload)
+
+
+@register(VAULT_REPAIR, ObjectPayload, permanent=(CorruptDataError,))
+def repair_object(ctx: JobContext[Any], payload: ObjectPayload) -> None:
+    """Replace a copy found bad or missing with the good one."""
+    _restore_handler(ctx, payload)
+
+
+# --- the metadata sidecar ---------------------------------------------------------------------
+
+
+def sidecar_document(record: RecordInfo, original: ObjectInfo | None) -> dict[str, Any]:
+    """The catalog fields of a record, enough to rebuild its catalog row from the vault."""
+    return {
+        "format": SIDECAR_FORMAT,
+        "version": 1,
+        "archive_code": record.archive_code,
+        "year": record.year,
+        "business_type": record.business_type,
+        "serial": record.serial,
+        "title": record.title,
+        "student_no": record.student_no,
+        "student_name": record.student_name,
+        "security_class": record.security_class.value,
+        "paper_location": record.paper_location,
+        "created_at": record.created_at.astimezone(dt.UTC).isoformat(),
+        "original": None
+        if original is None
+        else {
+            "object_id": original.id,
+            "size": original.size,
+            "plaintext_sha256": original.plaintext_sha256,
+        },
+    }
+
+
+def write_sidecar(rt: Runtime, archive_code: str, *, actor: str) -> str | None:
+    """Store the record's catalog fields, encrypted, as its sidecar object.
+
+    :returns: the new sidecar's object id, or ``None`` when the record has one already.
+    :raises NotFoundError: no such record.
+    """
+    with rt.db.read() as session:
+        record = get_record(session, archive_code)
+        objects = objects_of_record(session, record.id)
+    if any(o.role is ObjectRole.sidecar and not o.is_shredded for o in objects):
+        return None
+    original = next((o for o in objects if o.role is ObjectRole.original), None)
+    body = json.dumps(sidecar_document(record, original), ensure_ascii=False, sort_keys=True)
+    object_id = new_object_id()
+    vault = rt.vault
+    result = vault.write(object_id, [body.encode("utf-8")])
+    with discard_on_error(vault, object_id), rt.db.write() as session:
+        add_object(
+            session,
+            object_id=object_id,
+            record_id=record.id,
+            role=ObjectRole.sidecar,
+            key_id=result.wrapped_key.key_id,
+            wrapped_key=result.wrapped_key.to_bytes(),
+            size=result.plaintext_size,
+            plaintext_sha256=result.plaintext_sha256,
+            copies=[
+                NewCopy(n, c.ok, c.size or 0, c.sha256 or "") for n, c in result.copies.items()
+            ],
+        )
+        if result.is_under_replicated:
+            rt.enqueue(
+                session,
+                VAULT_REPLICATE,
+                {"object_id": object_id},
+                key=f"replicate:{object_id}",
+                actor=actor,
+            )
+        record_event(
+            session,
+            actor=actor,
+            action="record.sidecar",
+            target=f"record:{record.archive_code}",
+            detail={"object_id": object_id},
+        )
+    return object_id
+
+
+def copies_of(result: WriteResult) -> list[NewCopy]:
+    """The vault's report of a write, as the catalog records it."""
+    return [NewCopy(n, c.ok, c.size or 0, c.sha256 or "") for n, c in result.copies.items()]
+
+
+@contextlib.contextmanager
+def discard_on_error(vault: Vault, object_id: str) -> Iterator[None]:
+    """If the catalog does not take an object just written, remove its copies (no orphan)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            vault.delete_object(object_id)
+        raise
+
+
+@register(VAULT_SIDECAR, RecordPayload)
+def store_sidecar(ctx: JobContext[Any], payload: RecordPayload) -> None:
+    """Write the record's metadata sidecar unless it has one."""
+    try:
+        write_sidecar(_runtime(ctx), payload.archive_code, actor=_worker_actor(ctx))
+    except NotFoundError:
+        return  # disposed of meanwhile
+
+
+# --- re-wrapping data keys after a rotation ---------------------------------------------------
+
+
+def rewrap_slice(
+    rt: Runtime, keyring: Keyring, *, after: str = "", limit: int = REWRAP_SLICE
+) -> tuple[int, str | None]:
+    """Re-wrap one slice of data keys onto the keyring's current key; content is untouched.
+
+    :returns: how many were re-wrapped, and the cursor for the next slice (``None``: done).
+    :raises KeyringError: a data key's wrapping key is not in ``keyring``.
+    """
+    current = keyring.current.id
+    with rt.db.write() as session:
+        objs = objects_to_rewrap(session, current_key_id=current, after=after, limit=limit)
+        done = 0
+        for obj in objs:
+            if obj.wrapped_key is None or obj.key_id is None:
+                continue
+            fresh = rewrap(WrappedKey.from_bytes(obj.wrapped_key), keyring)
+            if replace_wrapped_key(
+                session,
+                object_id=obj.id,
+                old_key_id=obj.key_id,
+                key_id=fresh.key_id,
+                wrapped_key=fresh.to_bytes(),
+            ):
+                done += 1
+    cursor = objs[-1].id if len(objs) == limit else None
+    return done, cursor
+
+
+@register(KEYS_REWRAP, RewrapPayload)
+def rewrap_keys(ctx: JobContext[Any], payload: RewrapPayload) -> None:
+    """Re-wrap a slice onto ``key_id`` and queue the next slice.
+
+    The keyring is read afresh (a worker may predate the rotation). Until the rotated keyring
+    is visible to this worker the job fails and is retried.
+    """
+    rt = _runtime(ctx)
+    keyring = load_configured_keyring(rt.settings)
+    if keyring.current.id != payload.key_id:
+        raise KeyringError(f"keyring key {payload.key_id} is not this worker's current key")
+    done, cursor = rewrap_slice(rt, keyring, after=payload.after)
+    actor = _worker_actor(ctx)
+    with rt.db.write() as session:
+        record_event(
+            session,
+            actor=actor,
+            action=KEYS_REWRAP,
+            target=f"key:{payload.key_id}",
+            detail={"rewrapped": done, "after": payload.after},
+        )
+        if cursor is not None:
+            rt.enqueue(
+                session,
+                KEYS_REWRAP,
+                {"key_id": payload.key_id, "after": cursor},
+                key=f"rewrap:{payload.key_id}:{cursor}",
+                actor=actor,
+            )

@@ -1,0 +1,128 @@
+"""The vault's services on the embedded default (SQLite, two fs stores) with a real scan:
+intake, the jobs it queues, reading with failover, fixity and repair, and key rotation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.services import Runtime, ingest, initialize
+from api.services.jobs import write_sidecar
+from catalog import (
+    JobState,
+    NewRecord,
+    ObjectRole,
+    RecordStatus,
+    get_record,
+    list_jobs,
+    objects_of_record,
+    run_one,
+)
+from dangan.config import Settings
+from dangan.errors import ConflictError, InvalidInputError
+from vault import WrappedKey
+
+SCAN = Path("/work/shared/corpus/dev/IMG_3214.png")
+TYPE = "新生入学"
+
+
+@pytest.fixture
+def rt(settings: Settings) -> Iterator[Runtime]:
+    if not SCAN.exists():
+        pytest.skip("the dev corpus is not here")
+    runtime = Runtime(settings)
+    initialize(runtime, admin="root", password="correct-horse-battery")
+    yield runtime
+    runtime.close()
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def _stores(rt: Runtime) -> tuple[Path, Path]:
+    p, r = rt.settings.vault.primary.path, rt.settings.vault.replica.path
+    assert p is not None
+    assert r is not None
+    return p, r
+
+
+def _run_jobs(rt: Runtime) -> int:
+    ran = 0
+    while run_one(rt.db, "test", rt, lease_seconds=60) is not None:
+        ran += 1
+    return ran
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_ingest_stores_two_encrypted_copies_and_queues_the_sidecar(rt: Runtime) -> None:
+    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    assert record.archive_code == f"2023-{TYPE}-001"
+    assert record.status is RecordStatus.archived
+    primary, replica = _stores(rt)
+    for root in (primary, replica):
+        [copy] = _files(root)
+        assert SCAN.read_bytes()[:64] not in copy.read_bytes()
+    with rt.db.read() as s:
+        [obj] = objects_of_record(s, record.id)
+        assert obj.size == SCAN.stat().st_size
+        assert obj.plaintext_sha256 == _sha(SCAN)
+        kinds = {j.kind for j in list_jobs(s, state=JobState.queued)}
+    assert kinds == {"vault.sidecar"}
+
+    assert _run_jobs(rt) == 1
+    with rt.db.read() as s:
+        objs = objects_of_record(s, record.id)
+    sidecar = next(o for o in objs if o.role is ObjectRole.sidecar)
+    assert sidecar.wrapped_key is not None
+    with rt.vault.read(sidecar.id, WrappedKey.from_bytes(sidecar.wrapped_key)) as reader:
+        doc = json.loads(b"".join(reader))
+    assert doc["archive_code"] == record.archive_code
+    assert write_sidecar(rt, record.archive_code, actor="system") is None  # one is enough
+
+
+def test_a_bad_type_or_a_non_scan_stores_nothing(rt: Runtime, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError):
+        ingest(rt, SCAN, NewRecord(business_type="no such type", year=2023), actor="system")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a scan")
+    with pytest.raises(InvalidInputError):
+        ingest(rt, text, NewRecord(business_type=TYPE, year=2023), actor="system")
+    primary, replica = _stores(rt)
+    assert _files(primary) == _files(replica) == []
+
+
+def test_a_failed_catalog_transaction_removes_the_copies(rt: Runtime) -> None:
+    code = f"2020-{TYPE}-007"
+    ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2020, archive_code=code), actor="system")
+    primary, replica = _stores(rt)
+    before = (_files(primary), _files(replica))
+    with pytest.raises(ConflictError):
+        ingest(
+            rt, SCAN, NewRecord(business_type=TYPE, year=2020, archive_code=code), actor="system"
+        )
+    assert (_files(primary), _files(replica)) == before
+
+
+def test_a_store_down_at_intake_is_caught_up_by_the_replicate_job(rt: Runtime) -> None:
+    primary, replica = _stores(rt)
+    away = replica.with_name("replica-unmounted")
+    replica.rename(away)
+    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    assert record.status is RecordStatus.under_replicated
+    away.rename(replica)
+    _run_jobs(rt)
+    with rt.db.read() as s:
+        assert get_record(s, record.archive_code).status is RecordStatus.archived
+        assert not list_jobs(s, state=JobState.dead)
+    [p_copy, *_] = _files(primary)
+    assert [f.read_bytes() for f in _files(replica) if f.name == p_copy.name] == [
+        p_copy.read_bytes()
+    ]
