@@ -12,18 +12,28 @@ import pytest
 
 from api.services import Runtime, ingest, initialize
 from api.services.jobs import write_sidecar
+from api.services.reading import open_original
 from catalog import (
+    CopyState,
     JobState,
     NewRecord,
     ObjectRole,
     RecordStatus,
+    get_object,
     get_record,
+    get_user,
+    list_events,
     list_jobs,
     objects_of_record,
     run_one,
 )
 from dangan.config import Settings
-from dangan.errors import ConflictError, InvalidInputError
+from dangan.errors import (
+    ConflictError,
+    CorruptDataError,
+    InvalidInputError,
+    PermissionDeniedError,
+)
 from vault import WrappedKey
 
 SCAN = Path("/work/shared/corpus/dev/IMG_3214.png")
@@ -126,3 +136,55 @@ def test_a_store_down_at_intake_is_caught_up_by_the_replicate_job(rt: Runtime) -
     assert [f.read_bytes() for f in _files(replica) if f.name == p_copy.name] == [
         p_copy.read_bytes()
     ]
+
+
+def _flip(path: Path, offset: int = 100) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _read(rt: Runtime, code: str) -> bytes:
+    opened = open_original(rt, code, actor="system")
+    return b"".join(opened.chunks)
+
+
+def test_a_corrupt_copy_is_read_around_marked_and_repaired(rt: Runtime) -> None:
+    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    assert _read(rt, record.archive_code) == SCAN.read_bytes()
+    primary, _ = _stores(rt)
+    [copy] = _files(primary)
+    _flip(copy)
+    assert _read(rt, record.archive_code) == SCAN.read_bytes()
+    with rt.db.read() as s:
+        obj = get_object(s, copy.name)
+        assert obj.copy_in("primary").state is CopyState.bad  # type: ignore[union-attr]
+        assert get_record(s, record.archive_code).status is RecordStatus.under_replicated
+        assert {j.kind for j in list_jobs(s, state=JobState.queued)} >= {"vault.repair"}
+    _run_jobs(rt)
+    with rt.db.read() as s:
+        assert get_record(s, record.archive_code).status is RecordStatus.archived
+    assert _sha(copy) == obj.copy_in("replica").ciphertext_sha256  # type: ignore[union-attr]
+
+
+def test_both_copies_bad_is_an_error_and_an_event(rt: Runtime) -> None:
+    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    for root in _stores(rt):
+        [copy] = _files(root)
+        _flip(copy)
+    with pytest.raises(CorruptDataError):
+        _read(rt, record.archive_code)
+    with rt.db.read() as s:
+        events = list_events(s, action="record.read_failed")
+    assert [e.outcome for e in events] == ["error"]
+
+
+def test_an_admin_may_not_read_content_and_the_attempt_is_audited(rt: Runtime) -> None:
+    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    with rt.db.read() as s:
+        admin = get_user(s, "root")
+    with pytest.raises(PermissionDeniedError):
+        open_original(rt, record.archive_code, actor="root", user=admin)
+    with rt.db.read() as s:
+        events = list_events(s, action="record.read_content")
+    assert [e.outcome for e in events] == ["denied"]
