@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.services import Runtime, ingest, initialize
+from api.services.fixity import repair_all, verify_all
 from api.services.jobs import write_sidecar
 from api.services.reading import open_original
 from catalog import (
@@ -188,3 +189,27 @@ def test_an_admin_may_not_read_content_and_the_attempt_is_audited(rt: Runtime) -
     with rt.db.read() as s:
         events = list_events(s, action="record.read_content")
     assert [e.outcome for e in events] == ["denied"]
+
+
+@pytest.mark.parametrize("damage", ["flip", "delete"])
+def test_verify_finds_a_damaged_copy_and_repair_restores_it(rt: Runtime, damage: str) -> None:
+    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    assert verify_all(rt) == []
+    assert verify_all(rt, deep=True) == []
+    _, replica = _stores(rt)
+    [copy] = _files(replica)
+    if damage == "flip":
+        _flip(copy, offset=copy.stat().st_size - 1)
+    else:
+        copy.unlink()
+    [problem] = verify_all(rt, deep=True)
+    assert (problem.object_id, problem.store) == (copy.name, "replica")
+    assert problem.kind == ("bad" if damage == "flip" else "missing")
+    with rt.db.read() as s:
+        assert get_record(s, record.archive_code).status is RecordStatus.under_replicated
+    report = repair_all(rt)
+    assert report.restored == [(copy.name, "replica")]
+    assert report.failed == []
+    assert verify_all(rt, deep=True) == []
+    with rt.db.read() as s:
+        assert get_record(s, record.archive_code).status is RecordStatus.archived
