@@ -16,6 +16,7 @@ import pytest
 from api.cli import main
 from catalog import open_database
 from tests.services import PostgresServer
+from tests.tampering import tamper_audit
 
 DANGAN = str(Path(sys.executable).with_name("dangan"))
 PASSWORD = "correct-horse-battery"
@@ -70,15 +71,7 @@ def run(
 
 def _tamper(url: str, sql: str) -> None:
     db = open_database(url)
-    with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
-            conn.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
-        else:
-            conn.exec_driver_sql("DROP TRIGGER audit_events_no_update")
-            conn.exec_driver_sql("DROP TRIGGER audit_events_no_delete")
-        conn.exec_driver_sql(sql)
-        if db.dialect == "postgresql":
-            conn.exec_driver_sql("ALTER TABLE audit_events ENABLE TRIGGER USER")
+    tamper_audit(db, sql)
     db.dispose()
 
 

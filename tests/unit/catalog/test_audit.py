@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from catalog import Database, chain_head, open_database, record_event, verify_chain
 from catalog.audit import GENESIS_HASH, ChainHead, list_events
+from tests.tampering import tamper_audit
 
 T0 = dt.datetime(2026, 1, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -29,18 +30,7 @@ def _fill(db: Database, n: int) -> None:
             )
 
 
-def _tamper(db: Database, *statements: str) -> None:
-    """Change the table behind the application's back, as someone with database access could."""
-    with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
-            conn.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
-        else:
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_events_no_update")
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_events_no_delete")
-        for sql in statements:
-            conn.exec_driver_sql(sql)
-        if db.dialect == "postgresql":
-            conn.exec_driver_sql("ALTER TABLE audit_events ENABLE TRIGGER USER")
+_tamper = tamper_audit
 
 
 def _first_bad(db: Database, head: ChainHead | None = None) -> int | None:
