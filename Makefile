@@ -42,9 +42,10 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 check: lint
-	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not pg and not s3" tests/unit
 
 test: system-test venv lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
