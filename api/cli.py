@@ -7,9 +7,13 @@ traceback only under ``--debug`` (see ``api/errors.py``).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import os
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,14 +21,25 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
+from rich.progress import Progress
 
 from api.errors import exit_for_error
 from api.services import Runtime, initialize
+from api.services import ingest as ingest_scan
+from api.services.fixity import repair_all, verify_all
+from api.services.keys import objects_left_to_rewrap, rewrap_all, rotate_keyring
+from api.services.reading import open_original
 from api.services.worker import resolve_processes, run_workers, stop_on_signals
 from catalog import (
+    Action,
     ChainHead,
     JobState,
+    NewRecord,
+    RecordStatus,
     Role,
+    SecurityClass,
+    UserInfo,
     add_business_type,
     chain_head,
     change_password,
@@ -35,13 +50,15 @@ from catalog import (
     list_events,
     list_jobs,
     list_users,
+    require,
     retry_dead,
     set_disabled,
     verify_chain,
 )
 from dangan import __version__
 from dangan.config import load_settings
-from dangan.errors import ExitCode, InvalidInputError
+from dangan.errors import CorruptDataError, ExitCode, InvalidInputError
+from vault import Keyring
 
 __all__ = ["cli", "main"]
 
@@ -406,6 +423,288 @@ def jobs_retry(st: _State, job_id: int, actor: str | None) -> None:
     with st.rt.require_initialised().write() as s:
         job = retry_dead(s, job_id, actor=who)
     click.echo(f"job {job.id} ({job.kind}) queued again")
+
+
+# ---------------------------------------------------------------------------------------------
+# the vault: intake, reading, fixity, keys
+
+
+def _person(st: _State, actor: str | None) -> tuple[str, UserInfo | None]:
+    """The name to audit and, with ``--as``, the user the policy checks (``None``: system)."""
+    if actor is None:
+        return "system", None
+    with st.rt.require_initialised().read() as s:
+        user = get_user(s, actor)
+    if user.disabled:
+        raise InvalidInputError(f"user {actor!r} is disabled")
+    return user.name, user
+
+
+_MANIFEST_FIELDS = {
+    "file",
+    "type",
+    "business_type",
+    "year",
+    "title",
+    "student_no",
+    "student_name",
+    "security_class",
+    "paper_location",
+    "archive_code",
+}
+
+
+def _security_class(value: object) -> SecurityClass | None:
+    if value is None:
+        return None
+    try:
+        return SecurityClass(str(value))
+    except ValueError:
+        names = ", ".join(c.value for c in SecurityClass)
+        raise InvalidInputError(f"unknown security class; classes are {names}") from None
+
+
+def _read_manifest(path: Path, defaults: dict[str, Any]) -> list[tuple[Path, NewRecord]]:
+    """Every line checked before anything is stored, so a typo on line 90 stores nothing."""
+    items: list[tuple[Path, NewRecord]] = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{path.name} line {number}"
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError:
+                raise InvalidInputError(f"{where}: not a JSON object") from None
+            if not isinstance(doc, dict) or not isinstance(doc.get("file"), str):
+                raise InvalidInputError(f'{where}: a JSON object with "file" is needed')
+            unknown = sorted(set(doc) - _MANIFEST_FIELDS)
+            if unknown:
+                raise InvalidInputError(f"{where}: unknown fields {', '.join(unknown)}")
+            fields = defaults | {k: v for k, v in doc.items() if v is not None}
+            btype = fields.get("business_type", fields.get("type"))
+            if not btype or fields.get("year") is None:
+                raise InvalidInputError(f"{where}: a type and a year are needed")
+            try:
+                year = int(fields["year"])
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"{where}: the year is not a number") from None
+            file = (path.parent / doc["file"]).resolve()
+            if not file.is_file():
+                raise InvalidInputError(f"{where}: no such file")
+            new = NewRecord(
+                business_type=str(btype),
+                year=year,
+                title=str(fields.get("title") or ""),
+                student_no=fields.get("student_no"),
+                student_name=fields.get("student_name"),
+                security_class=_security_class(fields.get("security_class")),
+                paper_location=fields.get("paper_location"),
+                archive_code=fields.get("archive_code"),
+            )
+            items.append((file, new))
+    return items
+
+
+@cli.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--type", "business_type", metavar="T", help="The business type (业务类型).")
+@click.option("--year", type=int, metavar="Y", help="The year the record belongs to.")
+@click.option("--title", default=None, help="A title for the record.")
+@click.option("--student-no", default=None, help="The student's number.")
+@click.option("--student-name", default=None, help="The student's name.")
+@click.option(
+    "--security-class",
+    type=click.Choice([c.value for c in SecurityClass]),
+    default=None,
+    help="Default: the business type's.",
+)
+@click.option("--paper-location", default=None, help="Where the paper original is kept.")
+@click.option(
+    "--manifest",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help='JSON lines: {"file": path relative to the manifest, "type", "year", ... and '
+    'optionally a legacy "archive_code"}; the options above are the defaults.',
+)
+@_actor_option
+@pass_state
+def ingest(
+    st: _State,
+    files: tuple[Path, ...],
+    business_type: str | None,
+    year: int | None,
+    title: str | None,
+    student_no: str | None,
+    student_name: str | None,
+    security_class: str | None,
+    paper_location: str | None,
+    manifest: Path | None,
+    actor: str | None,
+) -> None:
+    """Store scans encrypted in both stores; print each new record's archive code."""
+    if not files and manifest is None:
+        raise InvalidInputError("give FILE... or --manifest")
+    given = {
+        "business_type": business_type,
+        "year": year,
+        "title": title,
+        "student_no": student_no,
+        "student_name": student_name,
+        "security_class": security_class,
+        "paper_location": paper_location,
+    }
+    defaults = {k: v for k, v in given.items() if v is not None}
+    items: list[tuple[Path, NewRecord]] = []
+    if files:
+        if business_type is None or year is None:
+            raise InvalidInputError("--type and --year are needed with FILE...")
+        record = NewRecord(
+            business_type=business_type,
+            year=year,
+            title=title or "",
+            student_no=student_no,
+            student_name=student_name,
+            security_class=_security_class(security_class),
+            paper_location=paper_location,
+        )
+        items.extend((f, record) for f in files)
+    if manifest is not None:
+        items.extend(_read_manifest(manifest, defaults))
+    who, person = _person(st, actor)
+    for file, new in items:
+        info = ingest_scan(st.rt, file, new, actor=who, user=person)
+        click.echo(info.archive_code)
+        if info.status is RecordStatus.under_replicated:
+            click.echo(f"warning: {info.archive_code} is under-replicated", err=True)
+
+
+@cli.command()
+@click.argument("code")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the decrypted original.",
+)
+@_actor_option
+@pass_state
+def get(st: _State, code: str, output: Path, actor: str | None) -> None:
+    """Write the decrypted original of record CODE to OUTPUT.
+
+    The file appears only once the whole plaintext has passed its SHA-256 check.
+    """
+    who, person = _person(st, actor)
+    original = open_original(st.rt, code, actor=who, user=person)
+    output = output.absolute()
+    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as fh:
+            for piece in original.chunks:
+                digest.update(piece)
+                fh.write(piece)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if not hmac.compare_digest(digest.hexdigest(), original.plaintext_sha256):
+            raise CorruptDataError(f"record {code}: the plaintext SHA-256 differs")
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    click.echo(f"wrote {original.size} bytes to {output}", err=True)
+
+
+def _require_system(st: _State, actor: str | None, action: Action) -> str:
+    who, person = _person(st, actor)
+    if person is not None:
+        require(person, action)
+    return who
+
+
+@cli.command()
+@click.option("--deep", is_flag=True, help="Also decrypt every copy (needs the keyring).")
+@_actor_option
+@pass_state
+def verify(st: _State, deep: bool, actor: str | None) -> None:
+    """Check every copy in both stores; exit 1 listing each bad or missing copy."""
+    who = _require_system(st, actor, Action.fixity_run)
+    st.rt.require_initialised()
+    checked = 0
+
+    def seen(n: int) -> None:
+        nonlocal checked
+        checked = n
+
+    problems = verify_all(st.rt, deep=deep, actor=who, progress=seen)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} of {checked} copies failed the check", err=True)
+        sys.exit(int(ExitCode.check_failed))
+    click.echo(f"all {checked} copies intact{' (deep)' if deep else ''}", err=True)
+
+
+@cli.command()
+@_actor_option
+@pass_state
+def repair(st: _State, actor: str | None) -> None:
+    """Restore bad or missing copies from the good one; exit 1 if any remain."""
+    who = _require_system(st, actor, Action.repair_run)
+    st.rt.require_initialised()
+    report = repair_all(st.rt, actor=who)
+    for object_id, store in report.restored:
+        click.echo(f"restored {store} copy of object {object_id}")
+    for problem in report.failed:
+        click.echo(str(problem))
+    if report.failed:
+        click.echo(f"{len(report.failed)} copies could not be restored", err=True)
+        sys.exit(int(ExitCode.check_failed))
+    click.echo(f"{len(report.restored)} copies restored", err=True)
+
+
+@cli.group()
+def keys() -> None:
+    """The keyring that wraps every data key (back it up: without it nothing can be read)."""
+
+
+def _rewrap_with_progress(st: _State, keyring: Keyring, who: str) -> int:
+    total = objects_left_to_rewrap(st.rt, keyring)
+    with Progress(console=Console(stderr=True)) as bar:
+        task = bar.add_task("re-wrapping data keys", total=total)
+        done = rewrap_all(st.rt, keyring, actor=who, progress=lambda n: bar.advance(task, n))
+    return done
+
+
+@keys.command("rotate")
+@_actor_option
+@pass_state
+def keys_rotate(st: _State, actor: str | None) -> None:
+    """Add a new current key, then re-wrap every data key onto it (content is untouched).
+
+    If interrupted, `dangan keys rewrap` finishes the re-wrapping.
+    """
+    who = _require_system(st, actor, Action.keys_manage)
+    st.rt.require_initialised()
+    keyring = rotate_keyring(st.rt, actor=who)
+    click.echo(f"new current key {keyring.current.id}")
+    done = _rewrap_with_progress(st, keyring, who)
+    click.echo(f"re-wrapped {done} data keys")
+
+
+@keys.command("rewrap")
+@_actor_option
+@pass_state
+def keys_rewrap(st: _State, actor: str | None) -> None:
+    """Re-wrap the data keys still on an older key (resumes an interrupted rotation)."""
+    who = _require_system(st, actor, Action.keys_manage)
+    st.rt.require_initialised()
+    vault = st.rt.vault
+    if vault.keyring is None:  # pragma: no cover - the runtime's vault always has one
+        raise InvalidInputError("no keyring")
+    done = _rewrap_with_progress(st, vault.keyring, who)
+    click.echo(f"re-wrapped {done} data keys")
 
 
 # ---------------------------------------------------------------------------------------------

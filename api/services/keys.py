@@ -1,0 +1,88 @@
+"""Key rotation: a new current keyring key, then every data key re-wrapped onto it.
+
+Content is never re-encrypted: only the small wrapped data keys in the catalog change, one
+slice per transaction, so an interrupted walk resumes where it stopped (:func:`rewrap_all`
+picks up whatever is still wrapped by an older key). Old keys stay in the keyring until no
+object uses them. Nothing here logs or prints key material.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from api.services.jobs import rewrap_slice
+from api.services.runtime import Runtime
+from api.services.vault import load_configured_keyring
+from catalog import count_objects_by_key, record_event
+from dangan.errors import KeyringError
+from vault import Keyring
+
+__all__ = ["objects_left_to_rewrap", "rewrap_all", "rotate_keyring"]
+
+
+def rotate_keyring(rt: Runtime, *, actor: str) -> Keyring:
+    """Add a fresh current key to the keyring file and save it (mode 0600, atomically).
+
+    :raises KeyringError: the keyring comes from ``DANGAN_KEYRING`` (rotate the file it was
+        made from instead), or the file cannot be read or written.
+    """
+    if rt.settings.keyring is not None:
+        raise KeyringError(
+            "the keyring comes from DANGAN_KEYRING; rotate the keyring file it was made from "
+            "and set the variable again"
+        )
+    path = rt.settings.vault.keyring_path
+    if path is None:
+        raise KeyringError("no keyring file configured (vault.keyring_path)")
+    keyring = load_configured_keyring(rt.settings)
+    old = keyring.current.id
+    new = keyring.rotate()
+    keyring.save(path)
+    rt.vault.keyring = keyring  # this process reads and writes with the new key from now on
+    with rt.db.write() as session:
+        record_event(
+            session,
+            actor=actor,
+            action="keys.rotate",
+            target=f"key:{new.id}",
+            detail={"previous": old},
+        )
+    return keyring
+
+
+def objects_left_to_rewrap(rt: Runtime, keyring: Keyring) -> int:
+    """How many live objects are still wrapped by another key than the current one."""
+    with rt.db.read() as session:
+        counts = count_objects_by_key(session)
+    return sum(n for key_id, n in counts.items() if key_id != keyring.current.id)
+
+
+def rewrap_all(
+    rt: Runtime,
+    keyring: Keyring,
+    *,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Re-wrap every data key not yet on the current key, slice by slice.
+
+    :param progress: called with the number re-wrapped in each slice.
+    :returns: how many data keys were re-wrapped.
+    :raises KeyringError: a data key names a key this keyring lacks.
+    """
+    total = 0
+    cursor: str | None = ""
+    while cursor is not None:
+        done, cursor = rewrap_slice(rt, keyring, after=cursor)
+        total += done
+        if progress is not None:
+            progress(done)
+    with rt.db.write() as session:
+        record_event(
+            session,
+            actor=actor,
+            action="keys.rewrap",
+            target=f"key:{keyring.current.id}",
+            detail={"rewrapped": total},
+        )
+    return total

@@ -1,0 +1,170 @@
+"""The vault as an operator drives it through ``dangan`` on the embedded default (SQLite, two
+fs stores) with a real scan: ingest, get, verify, repair and key rotation, with exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+from catalog import open_database
+
+SCAN = Path("/work/shared/corpus/dev/IMG_3214.png")
+TYPE = "新生入学"
+PASSWORD = "correct-horse-battery"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run(clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
+    if not SCAN.exists():
+        pytest.skip("the dev corpus is not here")
+    data = tmp_path / "data"
+
+    def _run(*args: str) -> Result:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--data-dir", str(data), *args])
+        captured = capsys.readouterr()
+        return Result(int(exit_info.value.code or 0), captured.out, captured.err)
+
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    assert _run("init", "--admin", "root", "--password-file", str(pw)).code == 0
+    return _run
+
+
+def _store(tmp_path: Path, name: str) -> Path:
+    return tmp_path / "data" / "vault" / name
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _ingest(run: Run) -> str:
+    result = run("ingest", str(SCAN), "--type", TYPE, "--year", "2023", "--title", "t")
+    assert result.code == 0, result.err
+    return result.out.strip()
+
+
+def test_ingest_then_get_gives_back_the_same_bytes(run: Run, tmp_path: Path) -> None:
+    code = _ingest(run)
+    assert code == f"2023-{TYPE}-001"
+    plain = SCAN.read_bytes()
+    for name in ("primary", "replica"):
+        [stored] = _files(_store(tmp_path, name)).values()
+        assert plain[:256] not in stored
+        assert plain[-256:] not in stored
+    out = tmp_path / "out.png"
+    assert run("get", code, "-o", str(out)).code == 0
+    assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(plain).digest()
+    assert not list(tmp_path.glob(".out.png.*"))  # no temp file left beside it
+
+
+@pytest.mark.parametrize("damage", ["flip a byte in the primary", "delete the replica"])
+def test_a_damaged_copy_is_named_read_around_and_repaired(
+    run: Run, tmp_path: Path, damage: str
+) -> None:
+    code = _ingest(run)
+    store = _store(tmp_path, "primary" if "primary" in damage else "replica")
+    [copy] = [p for p in store.rglob("*") if p.is_file()]
+    if "flip" in damage:
+        data = bytearray(copy.read_bytes())
+        data[len(data) // 2] ^= 0x40
+        copy.write_bytes(bytes(data))
+    else:
+        copy.unlink()
+
+    result = run("verify")
+    assert result.code == 1
+    assert copy.name in result.out
+    assert ("primary" if "primary" in damage else "replica") in result.out
+
+    out = tmp_path / "out.png"
+    assert run("get", code, "-o", str(out)).code == 0
+    assert out.read_bytes() == SCAN.read_bytes()
+
+    result = run("repair")
+    assert result.code == 0, result.out + result.err
+    assert copy.name in result.out
+    assert run("verify").code == 0
+    assert run("verify", "--deep").code == 0
+    assert _files(_store(tmp_path, "primary")) == _files(_store(tmp_path, "replica"))
+
+
+def test_keys_rotate_rewraps_without_touching_content(run: Run, tmp_path: Path) -> None:
+    codes = [_ingest(run), _ingest(run)]
+    assert run("worker", "--once", "--processes", "1").code == 0  # the sidecars
+    before = {n: _files(_store(tmp_path, n)) for n in ("primary", "replica")}
+    assert len(before["primary"]) == 4  # two originals, two sidecars
+
+    result = run("keys", "rotate")
+    assert result.code == 0, result.err
+    assert "re-wrapped 4 data keys" in result.out
+    after = {n: _files(_store(tmp_path, n)) for n in ("primary", "replica")}
+    assert after == before
+    db = open_database(f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite'}")
+    try:
+        with db.engine.connect() as conn:
+            key_ids = {row[0] for row in conn.exec_driver_sql("SELECT key_id FROM vault_objects")}
+    finally:
+        db.dispose()
+    assert len(key_ids) == 1
+    assert result.out.split("new current key ")[1].split()[0] in key_ids
+    assert run("verify", "--deep").code == 0
+    for code in codes:
+        out = tmp_path / f"{code}.png"
+        assert run("get", code, "-o", str(out)).code == 0
+        assert out.read_bytes() == SCAN.read_bytes()
+
+
+def test_a_bad_type_exits_2_and_stores_nothing(run: Run, tmp_path: Path) -> None:
+    result = run("ingest", str(SCAN), "--type", "no such type", "--year", "2023")
+    assert result.code == 2
+    assert result.out == ""
+    assert _files(_store(tmp_path, "primary")) == _files(_store(tmp_path, "replica")) == {}
+    db = open_database(f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite'}")
+    try:
+        with db.engine.connect() as conn:
+            counts = [
+                conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()  # noqa: S608 - fixed names
+                for t in ("records", "vault_objects")
+            ]
+    finally:
+        db.dispose()
+    assert counts == [0, 0]
+
+
+def test_a_manifest_ingests_each_line_and_keeps_a_legacy_code(run: Run, tmp_path: Path) -> None:
+    manifest = tmp_path / "batch" / "m.jsonl"
+    manifest.parent.mkdir()
+    (manifest.parent / "a.png").write_bytes(SCAN.read_bytes())
+    manifest.write_text(
+        f'{{"file": "a.png", "type": "{TYPE}", "year": 2021}}\n'
+        f'{{"file": "a.png", "type": "{TYPE}", "year": 2019, '
+        f'"archive_code": "2019-{TYPE}-042"}}\n',
+        encoding="utf-8",
+    )
+    result = run("ingest", "--manifest", str(manifest))
+    assert result.code == 0, result.err
+    assert result.out.split() == [f"2021-{TYPE}-001", f"2019-{TYPE}-042"]
+
+
+def test_get_as_a_user_is_checked_by_the_policy(run: Run, tmp_path: Path) -> None:
+    code = _ingest(run)
+    assert run("get", code, "-o", str(tmp_path / "x"), "--as", "root").code == 5
+    assert not (tmp_path / "x").exists()
