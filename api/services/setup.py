@@ -31,8 +31,10 @@ class InitReport:
 
 
 def _make_dir(path: Path) -> bool:
+    """Create ``path`` and any missing parents as private directories (mode 0700)."""
     made = not path.exists()
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for missing in reversed([p for p in (path, *path.parents) if not p.exists()]):
+        missing.mkdir(mode=0o700)
     return made
 
 
@@ -49,6 +51,11 @@ def initialize(rt: Runtime, *, admin: str, password: str) -> InitReport:
             report.add(f"vault {name} store", f"s3 {store.endpoint}/{store.bucket}", made=made)
     report.add("search index", s.index_dir, made=_make_dir(s.index_dir))
 
+    if s.database.url is None:
+        # The catalog holds students' names: readable by the service's user alone. SQLite
+        # gives its -wal and -shm files the database file's mode.
+        catalog_file = s.data_dir / "catalog.sqlite"
+        os.close(os.open(catalog_file, os.O_CREAT | os.O_WRONLY, 0o600))
     db = rt.db
     fresh = "alembic_version" not in db.table_names()
     db.migrate()

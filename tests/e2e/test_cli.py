@@ -86,6 +86,10 @@ def test_init_creates_everything_and_says_where(run: Run, pwfile: Path) -> None:
     assert (data / "vault" / "replica").is_dir()
     keyring = data / "keyring"
     assert stat.S_IMODE(keyring.stat().st_mode) == 0o600
+    for private in (data, data / "vault", data / "vault" / "primary", data / "index"):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700, private
+    if (data / "catalog.sqlite").exists():  # the embedded default
+        assert stat.S_IMODE((data / "catalog.sqlite").stat().st_mode) == 0o600
     assert PASSWORD not in r.out + r.err
 
     again = run("init", "--admin", "root", "--password-file", str(pwfile))
