@@ -86,6 +86,7 @@ class RewrapPayload(BaseModel):
 
     key_id: str = Field(min_length=1, max_length=64)
     after: str = ""
+    limit: int = Field(default=REWRAP_SLICE, ge=1, le=5000)
 
 
 def _worker_actor(ctx: JobContext[Any]) -> str:
@@ -311,7 +312,7 @@ def rewrap_keys(ctx: JobContext[Any], payload: RewrapPayload) -> None:
     keyring = load_configured_keyring(rt.settings)
     if keyring.current.id != payload.key_id:
         raise KeyringError(f"keyring key {payload.key_id} is not this worker's current key")
-    done, cursor = rewrap_slice(rt, keyring, after=payload.after)
+    done, cursor = rewrap_slice(rt, keyring, after=payload.after, limit=payload.limit)
     actor = _worker_actor(ctx)
     with rt.db.write() as session:
         record_event(
@@ -325,7 +326,7 @@ def rewrap_keys(ctx: JobContext[Any], payload: RewrapPayload) -> None:
             rt.enqueue(
                 session,
                 KEYS_REWRAP,
-                {"key_id": payload.key_id, "after": cursor},
+                {"key_id": payload.key_id, "after": cursor, "limit": payload.limit},
                 key=f"rewrap:{payload.key_id}:{cursor}",
                 actor=actor,
             )

@@ -12,7 +12,8 @@ import pytest
 
 from api.services import Runtime, ingest, initialize
 from api.services.fixity import repair_all, verify_all
-from api.services.jobs import write_sidecar
+from api.services.jobs import KEYS_REWRAP, write_sidecar
+from api.services.keys import objects_left_to_rewrap, rotate_keyring
 from api.services.reading import open_original
 from catalog import (
     CopyState,
@@ -213,3 +214,31 @@ def test_verify_finds_a_damaged_copy_and_repair_restores_it(rt: Runtime, damage:
     assert verify_all(rt, deep=True) == []
     with rt.db.read() as s:
         assert get_record(s, record.archive_code).status is RecordStatus.archived
+
+
+def test_the_rewrap_job_walks_in_slices_and_content_stays(rt: Runtime) -> None:
+    codes = [
+        ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system").archive_code
+        for _ in range(3)
+    ]
+    primary, replica = _stores(rt)
+    before = [_sha(f) for f in _files(primary) + _files(replica)]
+    keyring = rotate_keyring(rt, actor="system")
+    assert objects_left_to_rewrap(rt, keyring) == 3
+    with rt.db.write() as s:
+        rt.enqueue(
+            s,
+            KEYS_REWRAP,
+            {"key_id": keyring.current.id, "limit": 2},
+            key="rewrap-test",
+            actor="system",
+        )
+    _run_jobs(rt)  # the slice of 2, then the one it queued, then the sidecars
+    assert objects_left_to_rewrap(rt, keyring) == 0
+    with rt.db.read() as s:
+        slices = list_events(s, action=KEYS_REWRAP)
+        assert not list_jobs(s, state=JobState.dead)
+    assert [e.detail["rewrapped"] for e in slices] == [2, 1]
+    assert set(before) <= {_sha(f) for f in _files(primary) + _files(replica)}  # + sidecars
+    for code in codes:
+        assert _read(rt, code) == SCAN.read_bytes()
