@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from api.services.jobs import VAULT_REPAIR
 from api.services.runtime import Runtime
+from api.services.vault import load_configured_keyring
 from catalog import (
     Action,
     CopyState,
@@ -33,11 +34,12 @@ from catalog import (
 )
 from dangan.errors import (
     DanganError,
+    KeyringError,
     NotFoundError,
     PermissionDeniedError,
     StoreUnavailableError,
 )
-from vault import CopyStatus, WrappedKey, new_object_id
+from vault import CopyStatus, ObjectReader, WrappedKey, new_object_id
 
 __all__ = ["Original", "mark_bad_copy", "open_original"]
 
@@ -149,13 +151,24 @@ def open_original(
 
     obj = original
     primary = obj.copy_in("primary")
-    reader = rt.vault.read(
-        obj.id,
-        WrappedKey.from_bytes(wrapped),
-        plaintext_sha256=obj.plaintext_sha256,
-        ciphertext_sha256=primary.ciphertext_sha256 if primary else None,
-        on_bad_copy=lambda status: mark_bad_copy(rt, obj, status, actor=actor),
-    )
+    vault = rt.vault
+
+    def start() -> ObjectReader:
+        return vault.read(
+            obj.id,
+            WrappedKey.from_bytes(wrapped),
+            plaintext_sha256=obj.plaintext_sha256,
+            ciphertext_sha256=primary.ciphertext_sha256 if primary else None,
+            on_bad_copy=lambda status: mark_bad_copy(rt, obj, status, actor=actor),
+        )
+
+    try:
+        reader = start()
+    except KeyringError:
+        # The keyring may have been rotated since this process loaded it (`dangan keys
+        # rotate` in another process re-wraps data keys onto a key we do not know yet).
+        vault.keyring = load_configured_keyring(rt.settings)
+        reader = start()
 
     def chunks() -> Iterator[bytes]:
         try:

@@ -13,7 +13,7 @@ import pytest
 from api.services import Runtime, ingest, initialize
 from api.services.fixity import repair_all, verify_all
 from api.services.jobs import KEYS_REWRAP, write_sidecar
-from api.services.keys import objects_left_to_rewrap, rotate_keyring
+from api.services.keys import objects_left_to_rewrap, rewrap_all, rotate_keyring
 from api.services.reading import open_original
 from catalog import (
     CopyState,
@@ -242,3 +242,15 @@ def test_the_rewrap_job_walks_in_slices_and_content_stays(rt: Runtime) -> None:
     assert set(before) <= {_sha(f) for f in _files(primary) + _files(replica)}  # + sidecars
     for code in codes:
         assert _read(rt, code) == SCAN.read_bytes()
+
+
+def test_a_process_started_before_a_rotation_still_reads(rt: Runtime) -> None:
+    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    assert rt.vault.keyring is not None  # this process has loaded the keyring
+    other = Runtime(rt.settings)
+    try:
+        keyring = rotate_keyring(other, actor="system")
+        rewrap_all(other, keyring, actor="system")
+    finally:
+        other.close()
+    assert _read(rt, record.archive_code) == SCAN.read_bytes()
