@@ -4,6 +4,7 @@ fs stores) with a real scan: ingest, get, verify, repair and key rotation, with 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,3 +169,15 @@ def test_get_as_a_user_is_checked_by_the_policy(run: Run, tmp_path: Path) -> Non
     code = _ingest(run)
     assert run("get", code, "-o", str(tmp_path / "x"), "--as", "root").code == 5
     assert not (tmp_path / "x").exists()
+
+
+def test_ingest_as_a_clerk_is_audited_as_the_clerk(run: Run, tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    assert run("user", "add", "li", "--role", "clerk", "--password-file", str(pw)).code == 0
+    result = run("ingest", str(SCAN), "--type", TYPE, "--year", "2023", "--as", "li")
+    assert result.code == 0, result.err
+    code = result.out.strip()
+    events = run("audit", "list", "--action", "record.create").out.splitlines()
+    assert [(e["actor"], e["target"]) for e in map(json.loads, events)] == [
+        ("li", f"record:{code}")
+    ]
