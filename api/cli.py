@@ -28,8 +28,9 @@ from api.errors import exit_for_error
 from api.services import Runtime, initialize
 from api.services import ingest as ingest_scan
 from api.services.fixity import repair_all, verify_all
-from api.services.keys import objects_left_to_rewrap, rewrap_all, rotate_keyring
+from api.services.keys import objects_left_to_rewrap, retire_key, rewrap_all, rotate_keyring
 from api.services.reading import open_original
+from api.services.vault import load_configured_keyring
 from api.services.worker import resolve_processes, run_workers, stop_on_signals
 from catalog import (
     Action,
@@ -41,8 +42,10 @@ from catalog import (
     SecurityClass,
     UserInfo,
     add_business_type,
+    audit_denied,
     chain_head,
     change_password,
+    count_objects_by_key,
     create_user,
     get_user,
     job_counts,
@@ -57,7 +60,7 @@ from catalog import (
 )
 from dangan import __version__
 from dangan.config import load_settings
-from dangan.errors import CorruptDataError, ExitCode, InvalidInputError
+from dangan.errors import CorruptDataError, ExitCode, InvalidInputError, PermissionDeniedError
 from vault import Keyring
 
 __all__ = ["cli", "main"]
@@ -617,9 +620,16 @@ def get(st: _State, code: str, output: Path, actor: str | None) -> None:
 
 
 def _require_system(st: _State, actor: str | None, action: Action) -> str:
+    """The name to audit; with ``--as``, the user must be allowed ``action`` (a refusal is
+    audited)."""
     who, person = _person(st, actor)
     if person is not None:
-        require(person, action)
+        try:
+            require(person, action)
+        except PermissionDeniedError as exc:
+            with st.rt.require_initialised().write() as s:
+                audit_denied(s, person, action, None, error=exc)
+            raise
     return who
 
 
@@ -691,6 +701,31 @@ def keys_rotate(st: _State, actor: str | None) -> None:
     click.echo(f"new current key {keyring.current.id}")
     done = _rewrap_with_progress(st, keyring, who)
     click.echo(f"re-wrapped {done} data keys")
+
+
+@keys.command("retire")
+@click.argument("key_id")
+@_actor_option
+@pass_state
+def keys_retire(st: _State, key_id: str, actor: str | None) -> None:
+    """Remove an old key KEY_ID from the keyring once no data key uses it."""
+    who = _require_system(st, actor, Action.keys_manage)
+    st.rt.require_initialised()
+    retire_key(st.rt, key_id, actor=who)
+    click.echo(f"retired key {key_id}")
+
+
+@keys.command("list")
+@pass_state
+def keys_list(st: _State) -> None:
+    """List the keyring's key ids (never the keys), the current one marked, with how many
+    data keys each wraps."""
+    keyring = load_configured_keyring(st.rt.settings)
+    with st.rt.require_initialised().read() as s:
+        counts = count_objects_by_key(s)
+    for key_id in keyring.key_ids:
+        mark = "*" if key_id == keyring.current.id else " "
+        click.echo(f"{mark} {key_id}\t{counts.get(key_id, 0)}")
 
 
 @keys.command("rewrap")

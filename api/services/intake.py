@@ -26,12 +26,13 @@ from catalog import (
     RecordInfo,
     UserInfo,
     add_object,
+    audit_denied,
     create_record,
     get_business_type,
     refresh_record_status,
     require,
 )
-from dangan.errors import InvalidInputError, NotFoundError
+from dangan.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from vault import CHUNK, new_object_id
 
 __all__ = ["MEDIA_TYPES", "ingest", "sniff_media_type"]
@@ -91,11 +92,16 @@ def ingest(
         except NotFoundError:
             raise InvalidInputError(f"unknown business type {new.business_type!r}") from None
     if user is not None:
-        require(
-            user,
-            Action.record_create,
-            security_class=new.security_class or btype.default_security_class,
-        )
+        try:
+            require(
+                user,
+                Action.record_create,
+                security_class=new.security_class or btype.default_security_class,
+            )
+        except PermissionDeniedError as exc:
+            with rt.db.write() as session:
+                audit_denied(session, user, Action.record_create, None, error=exc)
+            raise
     if isinstance(source, Path):
         try:
             with source.open("rb") as stream:

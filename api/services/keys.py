@@ -9,6 +9,7 @@ object uses them. Nothing here logs or prints key material.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from api.services.jobs import rewrap_slice
 from api.services.runtime import Runtime
@@ -17,7 +18,19 @@ from catalog import count_objects_by_key, record_event
 from dangan.errors import KeyringError
 from vault import Keyring
 
-__all__ = ["objects_left_to_rewrap", "rewrap_all", "rotate_keyring"]
+__all__ = ["objects_left_to_rewrap", "retire_key", "rewrap_all", "rotate_keyring"]
+
+
+def _keyring_file(rt: Runtime) -> Path:
+    if rt.settings.keyring is not None:
+        raise KeyringError(
+            "the keyring comes from DANGAN_KEYRING; change the keyring file it was made from "
+            "and set the variable again"
+        )
+    path = rt.settings.vault.keyring_path
+    if path is None:
+        raise KeyringError("no keyring file configured (vault.keyring_path)")
+    return path
 
 
 def rotate_keyring(rt: Runtime, *, actor: str) -> Keyring:
@@ -26,14 +39,7 @@ def rotate_keyring(rt: Runtime, *, actor: str) -> Keyring:
     :raises KeyringError: the keyring comes from ``DANGAN_KEYRING`` (rotate the file it was
         made from instead), or the file cannot be read or written.
     """
-    if rt.settings.keyring is not None:
-        raise KeyringError(
-            "the keyring comes from DANGAN_KEYRING; rotate the keyring file it was made from "
-            "and set the variable again"
-        )
-    path = rt.settings.vault.keyring_path
-    if path is None:
-        raise KeyringError("no keyring file configured (vault.keyring_path)")
+    path = _keyring_file(rt)
     keyring = load_configured_keyring(rt.settings)
     old = keyring.current.id
     new = keyring.rotate()
@@ -48,6 +54,24 @@ def rotate_keyring(rt: Runtime, *, actor: str) -> Keyring:
             detail={"previous": old},
         )
     return keyring
+
+
+def retire_key(rt: Runtime, key_id: str, *, actor: str) -> None:
+    """Remove an old key from the keyring file, only if no live object's data key uses it.
+
+    Back up the keyring before: a catalog backup older than the re-wrap still names the key.
+
+    :raises KeyringError: the key is current, unknown, or still wraps data keys.
+    """
+    path = _keyring_file(rt)
+    keyring = load_configured_keyring(rt.settings)
+    with rt.db.read() as session:
+        using = count_objects_by_key(session).get(key_id, 0)
+    keyring.retire(key_id, objects_using=using)
+    keyring.save(path)
+    rt.vault.keyring = keyring
+    with rt.db.write() as session:
+        record_event(session, actor=actor, action="keys.retire", target=f"key:{key_id}")
 
 
 def objects_left_to_rewrap(rt: Runtime, keyring: Keyring) -> int:

@@ -181,3 +181,33 @@ def test_ingest_as_a_clerk_is_audited_as_the_clerk(run: Run, tmp_path: Path) -> 
     assert [(e["actor"], e["target"]) for e in map(json.loads, events)] == [
         ("li", f"record:{code}")
     ]
+
+
+def test_an_old_key_is_retired_only_once_nothing_uses_it(run: Run) -> None:
+    _ingest(run)
+    [old] = run("keys", "list").out.splitlines()
+    old_id = old.split()[1]
+    assert run("keys", "retire", old_id).code == 3  # current
+    assert run("keys", "rotate").code == 0
+    listing = run("keys", "list").out.splitlines()
+    assert listing[0].split() == [old_id, "0"]
+    assert listing[1].startswith("* ")
+    assert run("keys", "retire", old_id).code == 0
+    assert [line.split()[1] for line in run("keys", "list").out.splitlines()] == [
+        listing[1].split()[1]
+    ]
+    assert run("verify", "--deep").code == 0
+
+
+def test_a_role_without_the_right_is_refused_and_the_refusal_audited(
+    run: Run, tmp_path: Path
+) -> None:
+    pw = tmp_path / "pw"
+    assert run("user", "add", "li", "--role", "clerk", "--password-file", str(pw)).code == 0
+    assert run("verify", "--as", "li").code == 5
+    assert run("keys", "rotate", "--as", "li").code == 5
+    events = run("audit", "list", "--actor", "li").out.splitlines()
+    assert [(e["action"], e["outcome"]) for e in map(json.loads, events)] == [
+        ("fixity.run", "denied"),
+        ("keys.manage", "denied"),
+    ]
