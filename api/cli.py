@@ -27,7 +27,7 @@ from rich.progress import Progress
 from api.errors import exit_for_error
 from api.services import Runtime, initialize
 from api.services import ingest as ingest_scan
-from api.services.fixity import repair_all, verify_all
+from api.services.fixity import CopyProblem, repair_all, verify_all
 from api.services.keys import objects_left_to_rewrap, retire_key, rewrap_all, rotate_keyring
 from api.services.reading import open_original
 from api.services.vault import load_configured_keyring
@@ -633,12 +633,22 @@ def _require_system(st: _State, actor: str | None, action: Action) -> str:
     return who
 
 
+def _problem_exit_code(problems: list[CopyProblem]) -> int:
+    """1 when a copy is bad or missing; 3 when the only trouble is a store out of reach."""
+    if all(p.kind == "unreachable" for p in problems):
+        return int(ExitCode.operational)
+    return int(ExitCode.check_failed)
+
+
 @cli.command()
 @click.option("--deep", is_flag=True, help="Also decrypt every copy (needs the keyring).")
 @_actor_option
 @pass_state
 def verify(st: _State, deep: bool, actor: str | None) -> None:
-    """Check every copy in both stores; exit 1 listing each bad or missing copy."""
+    """Check every copy in both stores; exit 1 listing each bad or missing copy.
+
+    A store that cannot be reached is listed too; if that is the only trouble, exit 3.
+    """
     who = _require_system(st, actor, Action.fixity_run)
     st.rt.require_initialised()
     checked = 0
@@ -652,7 +662,7 @@ def verify(st: _State, deep: bool, actor: str | None) -> None:
         click.echo(str(problem))
     if problems:
         click.echo(f"{len(problems)} of {checked} copies failed the check", err=True)
-        sys.exit(int(ExitCode.check_failed))
+        sys.exit(_problem_exit_code(problems))
     click.echo(f"all {checked} copies intact{' (deep)' if deep else ''}", err=True)
 
 
@@ -670,7 +680,7 @@ def repair(st: _State, actor: str | None) -> None:
         click.echo(str(problem))
     if report.failed:
         click.echo(f"{len(report.failed)} copies could not be restored", err=True)
-        sys.exit(int(ExitCode.check_failed))
+        sys.exit(_problem_exit_code(report.failed))
     click.echo(f"{len(report.restored)} copies restored", err=True)
 
 

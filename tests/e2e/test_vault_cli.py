@@ -211,3 +211,16 @@ def test_a_role_without_the_right_is_refused_and_the_refusal_audited(
         ("fixity.run", "denied"),
         ("keys.manage", "denied"),
     ]
+
+
+def test_a_store_out_of_reach_exits_3_and_marks_nothing(run: Run, tmp_path: Path) -> None:
+    _ingest(run)
+    replica = _store(tmp_path, "replica")
+    away = replica.with_name("replica-unmounted")
+    replica.rename(away)
+    result = run("verify")
+    assert result.code == 3
+    assert "replica" in result.out
+    assert "unreachable" in result.out
+    away.rename(replica)
+    assert run("verify").code == 0
