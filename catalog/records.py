@@ -52,6 +52,7 @@ class RecordInfo:
     paper_location: str | None
     status: RecordStatus
     created_at: dt.datetime
+    created_by: int | None  # the user who entered it (the policy's "own draft" rule)
 
 
 def _info(record: Record, business_type: str) -> RecordInfo:
@@ -68,6 +69,7 @@ def _info(record: Record, business_type: str) -> RecordInfo:
         paper_location=record.paper_location,
         status=RecordStatus(record.status),
         created_at=record.created_at,
+        created_by=record.created_by,
     )
 
 

@@ -60,20 +60,6 @@ class Original:
     chunks: Iterator[bytes]
 
 
-@dataclass(frozen=True)
-class _PolicyView:
-    """What the policy reads of a record. ``RecordInfo`` does not carry ``created_by``, so a
-    permit conditioned on the user's own draft never holds here (denied, never widened)."""
-
-    security_class: str
-    status: str
-    created_by: int | None = None
-
-    @classmethod
-    def of(cls, record: RecordInfo) -> _PolicyView:
-        return cls(record.security_class.value, record.status.value)
-
-
 def mark_bad_copy(rt: Runtime, obj: ObjectInfo, status: CopyStatus, *, actor: str) -> None:
     """Record a copy that failed a check and queue its repair from the other store.
 
@@ -124,7 +110,7 @@ def open_original(
             except NotFoundError:
                 raise record_not_found() from None
             if user is not None:
-                require(user, Action.record_read_content, _PolicyView.of(record))
+                require(user, Action.record_read_content, record)
             original = next(
                 (
                     o
