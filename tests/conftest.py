@@ -28,7 +28,7 @@ from tests.services import PostgresServer, S3Server, ServiceMissingError
 REQUIRE_SERVICES = os.environ.get("DANGAN_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 
 _PG_FIXTURES = {"pg_server", "pg_database"}
-_S3_FIXTURES = {"s3_server", "s3_bucket"}
+_S3_FIXTURES = {"s3_server", "s3_server_b", "s3_bucket"}
 
 
 def _service_missing(exc: ServiceMissingError) -> NoReturn:
@@ -117,8 +117,7 @@ def database(request: pytest.FixtureRequest) -> Database:
 _s3_servers: list[S3Server] = []
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
+def _s3_session() -> Iterator[S3Server]:
     try:
         server = S3Server()
     except ServiceMissingError as exc:
@@ -128,8 +127,20 @@ def s3_server() -> Iterator[S3Server]:
         _s3_servers.append(server)
         yield server
     finally:
-        _s3_servers.clear()
+        if server in _s3_servers:
+            _s3_servers.remove(server)
         server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    yield from _s3_session()
+
+
+@pytest.fixture(scope="session")
+def s3_server_b() -> Iterator[S3Server]:
+    """A second, independent S3 server: the other store of the dual-backup rule."""
+    yield from _s3_session()
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
-"""The vault's services against a real S3 server (SeaweedFS): ``dangan init`` makes the
-buckets; a store stopped during a batch of uploads loses nothing, leaves the records
-under-replicated, and the replicate jobs catch up once it is back; a copy deleted behind
-dangan's back is found by verify and restored by repair."""
+"""The vault's services against two real, independent S3 servers (SeaweedFS), as production
+runs two MinIO servers: ``dangan init`` makes the buckets; a store stopped during a batch of
+uploads loses nothing, leaves the records under-replicated, and the replicate jobs catch up
+once it is back; a copy deleted behind dangan's back is found by verify and restored."""
 
 from __future__ import annotations
 
@@ -34,13 +34,14 @@ def _use_s3(env: pytest.MonkeyPatch, store: str, server: S3Server, bucket: str) 
 
 
 @pytest.fixture
-def buckets(s3_server: S3Server) -> Iterator[list[str]]:
+def buckets(s3_server: S3Server, s3_server_b: S3Server) -> Iterator[list[str]]:
+    """Bucket names for the primary (on ``s3_server``) and the replica (on ``s3_server_b``)."""
     names = [f"dangan-it-{secrets.token_hex(5)}" for _ in range(2)]
     yield names
-    s3_server.start()
-    for name in names:
-        if s3_server.client().bucket_exists(name):
-            s3_server.remove_bucket(name)
+    for server, name in zip((s3_server, s3_server_b), names, strict=True):
+        server.start()
+        if server.client().bucket_exists(name):
+            server.remove_bucket(name)
 
 
 def _runtime(tmp_path: Path) -> Runtime:
@@ -56,15 +57,21 @@ def _run_jobs(rt: Runtime) -> None:
 
 
 def test_a_replica_down_during_a_batch_catches_up_after_restart(
-    clean_env: pytest.MonkeyPatch, tmp_path: Path, s3_server: S3Server, buckets: list[str]
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    s3_server: S3Server,
+    s3_server_b: S3Server,
+    buckets: list[str],
 ) -> None:
-    _use_s3(clean_env, "replica", s3_server, buckets[1])
-    rt = _runtime(tmp_path)  # primary: fs under the data dir; replica: s3
+    _use_s3(clean_env, "primary", s3_server, buckets[0])
+    _use_s3(clean_env, "replica", s3_server_b, buckets[1])
+    rt = _runtime(tmp_path)
     try:
-        assert s3_server.client().bucket_exists(buckets[1])  # made by init
+        assert s3_server.client().bucket_exists(buckets[0])  # made by init
+        assert s3_server_b.client().bucket_exists(buckets[1])
         first = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
         assert first.status is RecordStatus.archived
-        s3_server.stop()
+        s3_server_b.stop()
         batch = [
             ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2024), actor="system")
             for _ in range(3)
@@ -74,7 +81,7 @@ def test_a_replica_down_during_a_batch_catches_up_after_restart(
             assert b"".join(open_original(rt, record.archive_code, actor="system").chunks) == (
                 SCAN.read_bytes()
             )
-        s3_server.start()
+        s3_server_b.start()
         _run_jobs(rt)
         with rt.db.read() as s:
             statuses = {get_record(s, r.archive_code).status for r in batch}
@@ -86,15 +93,19 @@ def test_a_replica_down_during_a_batch_catches_up_after_restart(
 
 
 def test_a_copy_deleted_from_a_bucket_is_found_and_restored(
-    clean_env: pytest.MonkeyPatch, tmp_path: Path, s3_server: S3Server, buckets: list[str]
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    s3_server: S3Server,
+    s3_server_b: S3Server,
+    buckets: list[str],
 ) -> None:
     _use_s3(clean_env, "primary", s3_server, buckets[0])
-    _use_s3(clean_env, "replica", s3_server, buckets[1])
+    _use_s3(clean_env, "replica", s3_server_b, buckets[1])
     rt = _runtime(tmp_path)
     try:
         record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
         assert record.status is RecordStatus.archived
-        client = s3_server.client()
+        client = s3_server_b.client()
         [name] = [o.object_name for o in client.list_objects(buckets[1], recursive=True)]
         assert name is not None
         client.remove_object(buckets[1], name)
