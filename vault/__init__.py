@@ -8,7 +8,8 @@ dangan but ``dangan.errors``.
 A service layer typically builds one :class:`Vault` from two backends and a keyring, then
 calls :meth:`Vault.write`, :meth:`Vault.read`, :meth:`Vault.verify_copy`,
 :meth:`Vault.repair_copy`, :meth:`Vault.delete_object`, and :func:`rewrap` after
-:meth:`Keyring.rotate`.
+:meth:`Keyring.rotate`. :meth:`Vault.write_sealed` / :meth:`Vault.read_sealed` keep objects
+that carry their own wrapped key (record sidecars), readable from the stores and keyring alone.
 """
 
 from vault.backends import (
@@ -29,6 +30,7 @@ from vault.keyring import (
     keyring_from_b64,
     load_keyring,
 )
+from vault.sealed import MAGIC_SEALED, is_sealed
 from vault.stream import (
     CHUNK,
     EncryptedObject,
@@ -43,6 +45,7 @@ from vault.stream import (
 
 __all__ = [
     "CHUNK",
+    "MAGIC_SEALED",
     "STORES",
     "Backend",
     "CopyStatus",
@@ -66,6 +69,7 @@ __all__ = [
     "create_keyring_file",
     "decrypt",
     "encrypt",
+    "is_sealed",
     "keyring_from_b64",
     "load_keyring",
     "new_object_id",

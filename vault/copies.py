@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from types import TracebackType
 from typing import Final, Literal
 
@@ -34,7 +35,8 @@ from vault.backends.base import Backend, StoredObject, Tally
 from vault.fanout import check_copy, write_copies
 from vault.ids import check_object_id
 from vault.keyring import Keyring
-from vault.stream import CHUNK, WrappedKey, check_wrapped_key, decrypt, encrypt
+from vault.sealed import open_stored, sealed_prefix
+from vault.stream import CHUNK, Encryption, WrappedKey, check_wrapped_key, encrypt
 
 __all__ = [
     "STORES",
@@ -173,10 +175,33 @@ class Vault:
             is left behind.
         :raises KeyringError: no keyring, or it has no current key.
         """
-        keyring = self._keyring()
+        encryption = encrypt(object_id, chunks, self._keyring(), segment_size=segment_size)
+        return self._store_encrypted(object_id, encryption, b"")
+
+    def write_sealed(
+        self, object_id: str, chunks: Iterable[bytes], *, segment_size: int = CHUNK
+    ) -> WriteResult:
+        """Like :meth:`write`, but the object carries its own wrapped data key in front
+        (``docs/vault-format.md``, "Sealed objects"), so the stores and the keyring alone open
+        it (:meth:`read_sealed`). Writing an existing id replaces both copies.
+
+        :attr:`WriteResult.ciphertext_size` and the copies' sizes and hashes cover the whole
+        stored bytes, prefix included; :meth:`read` with the returned wrapped key, and
+        :meth:`verify_copy` and :meth:`repair_copy`, work on sealed objects as on any other.
+
+        :raises StoreUnavailableError: neither copy could be written and verified.
+        :raises KeyringError: no keyring, or it has no current key.
+        """
+        encryption = encrypt(object_id, chunks, self._keyring(), segment_size=segment_size)
+        return self._store_encrypted(object_id, encryption, sealed_prefix(encryption.wrapped_key))
+
+    def _store_encrypted(
+        self, object_id: str, encryption: Encryption, prefix: bytes
+    ) -> WriteResult:
+        """Feed ``prefix`` and the ciphertext to both stores, verify and report each copy."""
         started = time.monotonic()
-        encryption = encrypt(object_id, chunks, keyring, segment_size=segment_size)
-        outcomes = write_copies(object_id, encryption, {n: self.stores[n] for n in STORES})
+        pieces = chain([prefix], encryption) if prefix else encryption
+        outcomes = write_copies(object_id, pieces, {n: self.stores[n] for n in STORES})
         copies: dict[str, CopyStatus] = {}
         for name, outcome in outcomes.items():
             if isinstance(outcome, StoredObject):
@@ -190,7 +215,7 @@ class Vault:
         good = [c for c in copies.values() if c.ok]
         if good:
             # A copy only completes after the last piece, so the encryption has finished.
-            expected = (encryption.result.ciphertext_size, good[0].sha256)
+            expected = (len(prefix) + encryption.result.ciphertext_size, good[0].sha256)
             if any((c.size, c.sha256) != expected for c in good):
                 problem = CorruptDataError(f"object {object_id}: the copies do not agree")
                 copies = {n: CopyStatus(n, False, error=problem) for n in copies}
@@ -229,7 +254,7 @@ class Vault:
             wrapped_key=result.wrapped_key,
             plaintext_size=result.plaintext_size,
             plaintext_sha256=result.plaintext_sha256,
-            ciphertext_size=result.ciphertext_size,
+            ciphertext_size=len(prefix) + result.ciphertext_size,
             ciphertext_sha256=str(good[0].sha256),
             copies=copies,
         )
@@ -279,6 +304,41 @@ class Vault:
         keyring = self._keyring()
         check_object_id(object_id)
         check_wrapped_key(object_id, wrapped_key, keyring)  # a keyring fault is no bad copy
+        return self._read(
+            object_id, keyring, wrapped_key, plaintext_sha256, ciphertext_sha256, on_bad_copy
+        )
+
+    def read_sealed(
+        self,
+        object_id: str,
+        *,
+        ciphertext_sha256: str | None = None,
+        on_bad_copy: Callable[[CopyStatus], None] | None = None,
+    ) -> ObjectReader:
+        """Decrypt a sealed object (:meth:`write_sealed`) with the wrapped key it carries.
+
+        Failover is as in :meth:`read`: a copy whose prefix is truncated or tampered with, or
+        whose key does not open, is a bad copy and the other one is tried.
+
+        :raises KeyringError: while iterating, if the key that wrapped it is not in the
+            keyring (retired, or another keyring): that is no bad copy.
+        :raises CorruptDataError: while iterating, if both copies are corrupt or not sealed.
+        :raises StoreUnavailableError: while iterating, if no good copy could be reached.
+        :raises NotFoundError: while iterating, if neither store has the object.
+        """
+        keyring = self._keyring()
+        check_object_id(object_id)
+        return self._read(object_id, keyring, None, None, ciphertext_sha256, on_bad_copy)
+
+    def _read(
+        self,
+        object_id: str,
+        keyring: Keyring,
+        wrapped_key: WrappedKey | None,
+        plaintext_sha256: str | None,
+        ciphertext_sha256: str | None,
+        on_bad_copy: Callable[[CopyStatus], None] | None,
+    ) -> ObjectReader:
         reader = ObjectReader()
 
         def report(store: str, error: DanganError) -> None:
@@ -300,8 +360,12 @@ class Vault:
             served = 0
             for name in STORES:
                 source = _stored_bytes(self.stores[name], name, object_id, ciphertext_sha256)
-                pieces = decrypt(
-                    object_id, wrapped_key, source, keyring, plaintext_sha256=plaintext_sha256
+                pieces = open_stored(
+                    object_id,
+                    source,
+                    keyring,
+                    wrapped_key=wrapped_key,
+                    plaintext_sha256=plaintext_sha256,
                 )
                 try:
                     reader.served_from = name
@@ -359,8 +423,12 @@ class Vault:
             try:
                 pieces: Iterator[bytes] = source
                 if wrapped_key is not None and keyring is not None:
-                    pieces = decrypt(
-                        object_id, wrapped_key, source, keyring, plaintext_sha256=plaintext_sha256
+                    pieces = open_stored(
+                        object_id,
+                        source,
+                        keyring,
+                        wrapped_key=wrapped_key,
+                        plaintext_sha256=plaintext_sha256,
                     )
                 for _ in pieces:
                     pass
