@@ -80,7 +80,7 @@ from catalog.policy import (
     visible_events_filter,
     visible_records_filter,
 )
-from catalog.records import NewRecord, RecordInfo, create_record, get_record
+from catalog.records import NewRecord, RecordInfo, create_record, get_record, get_record_by_id
 from catalog.runner import StopSignal, run_one, run_worker
 from catalog.types import (
     BusinessTypeInfo,
@@ -154,6 +154,7 @@ __all__ = [
     "get_job",
     "get_object",
     "get_record",
+    "get_record_by_id",
     "get_user",
     "handler_for",
     "heartbeat",

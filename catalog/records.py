@@ -19,7 +19,7 @@ from catalog.codes import allocate_code, claim_code
 from catalog.models import BusinessType, Record, RecordStatus, SecurityClass
 from dangan.errors import InvalidInputError, NotFoundError
 
-__all__ = ["NewRecord", "RecordInfo", "create_record", "get_record"]
+__all__ = ["NewRecord", "RecordInfo", "create_record", "get_record", "get_record_by_id"]
 
 _MAX_TITLE = 500
 
@@ -128,6 +128,21 @@ def get_record(session: Session, archive_code: str) -> RecordInfo:
         select(Record, BusinessType.name)
         .join(BusinessType, BusinessType.id == Record.business_type_id)
         .where(Record.archive_code == archive_code)
+    ).first()
+    if row is None:
+        raise NotFoundError("no such record")
+    return _info(row[0], row[1])
+
+
+def get_record_by_id(session: Session, record_id: int) -> RecordInfo:
+    """The record with this catalog id (the vault's objects name records by id).
+
+    :raises NotFoundError: no such record.
+    """
+    row = session.execute(
+        select(Record, BusinessType.name)
+        .join(BusinessType, BusinessType.id == Record.business_type_id)
+        .where(Record.id == record_id)
     ).first()
     if row is None:
         raise NotFoundError("no such record")

@@ -9,11 +9,12 @@ logs a key, a title or a name.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,11 +31,13 @@ from catalog import (
     add_object,
     get_object,
     get_record,
+    get_record_by_id,
     objects_of_record,
     objects_to_rewrap,
     record_event,
     refresh_record_status,
     register,
+    replace_object_content,
     replace_wrapped_key,
     set_copy_state,
 )
@@ -53,6 +56,7 @@ __all__ = [
     "discard_on_error",
     "restore_copies",
     "rewrap_slice",
+    "rewrite_sidecar",
     "sidecar_document",
     "write_sidecar",
 ]
@@ -65,6 +69,7 @@ VAULT_SIDECAR = "vault.sidecar"
 KEYS_REWRAP = "keys.rewrap"
 REWRAP_SLICE = 500
 SIDECAR_FORMAT = "dangan-sidecar"
+SIDECAR_VERSION = 2
 
 
 class ObjectPayload(BaseModel):
@@ -172,11 +177,28 @@ def repair_object(ctx: JobContext[Any], payload: ObjectPayload) -> None:
 # --- the metadata sidecar ---------------------------------------------------------------------
 
 
-def sidecar_document(record: RecordInfo, original: ObjectInfo | None) -> dict[str, Any]:
-    """The catalog fields of a record, enough to rebuild its catalog row from the vault."""
+def _object_entry(obj: ObjectInfo) -> dict[str, Any]:
+    """One of the record's objects as the sidecar carries it: enough to open it without the
+    catalog (its wrapped key is no secret without the keyring) and to check every copy."""
+    return {
+        "object_id": obj.id,
+        "role": obj.role.value,
+        "key_id": obj.key_id,
+        "wrapped_key": base64.b64encode(obj.wrapped_key or b"").decode("ascii"),
+        "size": obj.size,
+        "plaintext_sha256": obj.plaintext_sha256,
+        "copies": {
+            c.store: {"size": c.size, "ciphertext_sha256": c.ciphertext_sha256} for c in obj.copies
+        },
+    }
+
+
+def sidecar_document(record: RecordInfo, objects: Sequence[ObjectInfo]) -> dict[str, Any]:
+    """The catalog fields of a record and of its other live objects (the original), enough
+    to rebuild its catalog rows from the stores and the keyring (``api.services.recovery``)."""
     return {
         "format": SIDECAR_FORMAT,
-        "version": 1,
+        "version": SIDECAR_VERSION,
         "archive_code": record.archive_code,
         "year": record.year,
         "business_type": record.business_type,
@@ -187,18 +209,26 @@ def sidecar_document(record: RecordInfo, original: ObjectInfo | None) -> dict[st
         "security_class": record.security_class.value,
         "paper_location": record.paper_location,
         "created_at": record.created_at.astimezone(dt.UTC).isoformat(),
-        "original": None
-        if original is None
-        else {
-            "object_id": original.id,
-            "size": original.size,
-            "plaintext_sha256": original.plaintext_sha256,
-        },
+        "objects": [
+            _object_entry(o)
+            for o in objects
+            if o.role is not ObjectRole.sidecar and not o.is_shredded
+        ],
     }
 
 
+def _sidecar_body(record: RecordInfo, objects: Sequence[ObjectInfo]) -> bytes:
+    doc = sidecar_document(record, objects)
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+
+def _live_sidecar(objects: Sequence[ObjectInfo]) -> ObjectInfo | None:
+    return next((o for o in objects if o.role is ObjectRole.sidecar and not o.is_shredded), None)
+
+
 def write_sidecar(rt: Runtime, archive_code: str, *, actor: str) -> str | None:
-    """Store the record's catalog fields, encrypted, as its sidecar object.
+    """Store the record's catalog fields, encrypted, as its sidecar: a sealed object, which
+    carries its own wrapped key, so the stores and the keyring alone open it.
 
     :returns: the new sidecar's object id, or ``None`` when the record has one already.
     :raises NotFoundError: no such record.
@@ -206,13 +236,11 @@ def write_sidecar(rt: Runtime, archive_code: str, *, actor: str) -> str | None:
     with rt.db.read() as session:
         record = get_record(session, archive_code)
         objects = objects_of_record(session, record.id)
-    if any(o.role is ObjectRole.sidecar and not o.is_shredded for o in objects):
+    if _live_sidecar(objects) is not None:
         return None
-    original = next((o for o in objects if o.role is ObjectRole.original), None)
-    body = json.dumps(sidecar_document(record, original), ensure_ascii=False, sort_keys=True)
     object_id = new_object_id()
     vault = rt.vault
-    result = vault.write(object_id, [body.encode("utf-8")])
+    result = vault.write_sealed(object_id, [_sidecar_body(record, objects)])
     with discard_on_error(vault, object_id), rt.db.write() as session:
         add_object(
             session,
@@ -223,9 +251,7 @@ def write_sidecar(rt: Runtime, archive_code: str, *, actor: str) -> str | None:
             wrapped_key=result.wrapped_key.to_bytes(),
             size=result.plaintext_size,
             plaintext_sha256=result.plaintext_sha256,
-            copies=[
-                NewCopy(n, c.ok, c.size or 0, c.sha256 or "") for n, c in result.copies.items()
-            ],
+            copies=copies_of(result),
         )
         if result.is_under_replicated:
             rt.enqueue(
@@ -243,6 +269,59 @@ def write_sidecar(rt: Runtime, archive_code: str, *, actor: str) -> str | None:
             detail={"object_id": object_id},
         )
     return object_id
+
+
+def rewrite_sidecar(rt: Runtime, record_id: int, keyring: Keyring, *, actor: str) -> bool:
+    """Write the record's sidecar again, from the catalog, under ``keyring``'s current key.
+
+    Same object id, both copies replaced. Called by the re-wrap walk: a sealed sidecar holds
+    its own wrapped key and the originals' wrapped keys, so re-wrapping in the catalog alone
+    would leave it unreadable once the old key is retired. If the catalog then fails to take
+    the new copies, they stay (the catalog still names the old key, so the walk writes the
+    sidecar again); a record disposed of meanwhile has them deleted.
+
+    :returns: whether there was a live sidecar to write.
+    :raises StoreUnavailableError: neither store took the new copy (the job is retried).
+    """
+    with rt.db.read() as session:
+        record = get_record_by_id(session, record_id)
+        objects = objects_of_record(session, record_id)
+    sidecar = _live_sidecar(objects)
+    if sidecar is None:
+        return False
+    vault = Vault(rt.vault.stores["primary"], rt.vault.stores["replica"], keyring)
+    result = vault.write_sealed(sidecar.id, [_sidecar_body(record, objects)])
+    try:
+        with rt.db.write() as session:
+            replace_object_content(
+                session,
+                object_id=sidecar.id,
+                key_id=result.wrapped_key.key_id,
+                wrapped_key=result.wrapped_key.to_bytes(),
+                size=result.plaintext_size,
+                plaintext_sha256=result.plaintext_sha256,
+                copies=copies_of(result),
+                actor=actor,
+            )
+            if result.is_under_replicated:
+                rt.enqueue(
+                    session,
+                    VAULT_REPLICATE,
+                    {"object_id": sidecar.id},
+                    key=f"replicate:{sidecar.id}:{result.ciphertext_sha256[:16]}",
+                    actor=actor,
+                )
+            record_event(
+                session,
+                actor=actor,
+                action="record.sidecar",
+                target=f"record:{record.archive_code}",
+                detail={"object_id": sidecar.id, "rewritten": True},
+            )
+    except NotFoundError:
+        vault.delete_object(sidecar.id)  # shredded meanwhile: leave no readable copy
+        return False
+    return True
 
 
 def copies_of(result: WriteResult) -> list[NewCopy]:
@@ -274,19 +353,36 @@ def store_sidecar(ctx: JobContext[Any], payload: RecordPayload) -> None:
 
 
 def rewrap_slice(
-    rt: Runtime, keyring: Keyring, *, after: str = "", limit: int = REWRAP_SLICE
+    rt: Runtime,
+    keyring: Keyring,
+    *,
+    after: str = "",
+    limit: int = REWRAP_SLICE,
+    actor: str = "system",
 ) -> tuple[int, str | None]:
     """Re-wrap one slice of data keys onto the keyring's current key; content is untouched.
 
-    :returns: how many were re-wrapped, and the cursor for the next slice (``None``: done).
+    A sidecar is sealed (its wrapped key is in its bytes, with the originals' wrapped keys),
+    so instead it is written again from the catalog (:func:`rewrite_sidecar`); so is the
+    sidecar of every record whose original was re-wrapped here, so that no sidecar keeps a
+    wrapped key that a retired keyring key made useless.
+
+    :returns: how many were re-wrapped or rewritten, and the cursor for the next slice
+        (``None``: done).
     :raises KeyringError: a data key's wrapping key is not in ``keyring``.
     """
     current = keyring.current.id
+    records: set[int] = set()
+    stale_sidecars: set[str] = set()
     with rt.db.write() as session:
         objs = objects_to_rewrap(session, current_key_id=current, after=after, limit=limit)
         done = 0
         for obj in objs:
             if obj.wrapped_key is None or obj.key_id is None:
+                continue
+            if obj.role is ObjectRole.sidecar and obj.record_id is not None:
+                records.add(obj.record_id)
+                stale_sidecars.add(obj.id)
                 continue
             fresh = rewrap(WrappedKey.from_bytes(obj.wrapped_key), keyring)
             if replace_wrapped_key(
@@ -297,6 +393,15 @@ def rewrap_slice(
                 wrapped_key=fresh.to_bytes(),
             ):
                 done += 1
+                if obj.record_id is not None:
+                    records.add(obj.record_id)
+    for record_id in sorted(records):
+        with rt.db.read() as session:
+            sidecar = _live_sidecar(objects_of_record(session, record_id))
+        if sidecar is None:
+            continue
+        if rewrite_sidecar(rt, record_id, keyring, actor=actor) and sidecar.id in stale_sidecars:
+            done += 1
     cursor = objs[-1].id if len(objs) == limit else None
     return done, cursor
 
@@ -312,8 +417,8 @@ def rewrap_keys(ctx: JobContext[Any], payload: RewrapPayload) -> None:
     keyring = load_configured_keyring(rt.settings)
     if keyring.current.id != payload.key_id:
         raise KeyringError(f"keyring key {payload.key_id} is not this worker's current key")
-    done, cursor = rewrap_slice(rt, keyring, after=payload.after, limit=payload.limit)
     actor = _worker_actor(ctx)
+    done, cursor = rewrap_slice(rt, keyring, after=payload.after, limit=payload.limit, actor=actor)
     with rt.db.write() as session:
         record_event(
             session,

@@ -97,7 +97,7 @@ def rewrap_all(
     total = 0
     cursor: str | None = ""
     while cursor is not None:
-        done, cursor = rewrap_slice(rt, keyring, after=cursor)
+        done, cursor = rewrap_slice(rt, keyring, after=cursor, actor=actor)
         total += done
         if progress is not None:
             progress(done)

@@ -107,17 +107,23 @@ def test_a_damaged_copy_is_named_read_around_and_repaired(
     assert _files(_store(tmp_path, "primary")) == _files(_store(tmp_path, "replica"))
 
 
-def test_keys_rotate_rewraps_without_touching_content(run: Run, tmp_path: Path) -> None:
+def test_keys_rotate_rewraps_without_touching_originals(run: Run, tmp_path: Path) -> None:
     codes = [_ingest(run), _ingest(run)]
     assert run("worker", "--once", "--processes", "1").code == 0  # the sidecars
     before = {n: _files(_store(tmp_path, n)) for n in ("primary", "replica")}
     assert len(before["primary"]) == 4  # two originals, two sidecars
+    [old_key] = [line.split()[1] for line in run("keys", "list").out.splitlines()]
 
     result = run("keys", "rotate")
     assert result.code == 0, result.err
     assert "re-wrapped 4 data keys" in result.out
     after = {n: _files(_store(tmp_path, n)) for n in ("primary", "replica")}
-    assert after == before
+    for name in ("primary", "replica"):
+        assert after[name].keys() == before[name].keys()
+        sealed = {k for k, v in before[name].items() if v.startswith(b"DANGANS1")}
+        assert len(sealed) == 2  # the sidecars carry their key, so they are written again
+        for k, v in after[name].items():
+            assert (v != before[name][k]) if k in sealed else (v == before[name][k])
     db = open_database(f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite'}")
     try:
         with db.engine.connect() as conn:
@@ -126,6 +132,7 @@ def test_keys_rotate_rewraps_without_touching_content(run: Run, tmp_path: Path) 
         db.dispose()
     assert len(key_ids) == 1
     assert result.out.split("new current key ")[1].split()[0] in key_ids
+    assert run("keys", "retire", old_key).code == 0
     assert run("verify", "--deep").code == 0
     for code in codes:
         out = tmp_path / f"{code}.png"
