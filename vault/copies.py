@@ -293,6 +293,9 @@ class Vault:
         stopped; the bad copy goes to ``on_bad_copy`` at once and to
         :attr:`ObjectReader.bad_copies`, so the caller can audit it and queue a repair.
 
+        A sealed object (:meth:`write_sealed`) reads the same way: its prefix is checked for
+        form and skipped, and ``wrapped_key`` (the catalog's) opens the stream.
+
         :param plaintext_sha256: the catalog's plaintext hash, checked at the end.
         :param ciphertext_sha256: the catalog's hash of the stored bytes, checked per copy.
         :raises KeyringError: now, if the wrapping key is not in the keyring.

@@ -2,8 +2,9 @@
 
 Each object gets a fresh 256-bit data key. The data key is wrapped (AES-256-GCM) by the
 keyring's current key and handed back to the caller to keep in the catalog; it is never part
-of the object, so re-wrapping under a new keyring key (:func:`rewrap`) never touches content,
-and destroying the wrapped key makes every copy unreadable (crypto-shredding). The content is
+of the stream this module makes, so re-wrapping under a new keyring key (:func:`rewrap`) never
+touches content, and destroying the wrapped key makes every copy unreadable (crypto-shredding).
+Only a sealed object (``vault.sealed``) puts a copy of it in front of the stream. The content is
 sealed as AES-256-GCM segments with a STREAM nonce (random prefix ‖ counter ‖ last flag) and
 the header plus the object id as associated data, and ends with a sealed trailer holding the
 plaintext's SHA-256. The byte format is ``docs/vault-format.md``; every layout decision below
