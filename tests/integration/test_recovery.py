@@ -27,7 +27,7 @@ from catalog import (
     run_one,
 )
 from dangan.config import Settings
-from dangan.errors import KeyringError
+from dangan.errors import CorruptDataError, KeyringError
 from tests.corpus import CORPUS, scan
 from vault import FsBackend, Vault, WrappedKey, load_keyring
 
@@ -137,3 +137,35 @@ def test_recovery_survives_rotation_and_retiring_the_old_key(rt: Runtime, tmp_pa
         assert {o.key_id for o in doc.objects} == {keyring.current.id}
     # the catalog's hashes follow the rewritten sidecars: deep verify finds nothing
     assert verify_all(rt, deep=True) == []
+
+
+def test_a_damaged_sidecar_is_reported_and_a_damaged_original_leaves_no_file(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    records = [
+        ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system") for _ in range(2)
+    ]
+    _run_jobs(rt)
+    with rt.db.read() as s:
+        objs = [{o.role: o for o in objects_of_record(s, r.id)} for r in records]
+    bad_sidecar = objs[0][ObjectRole.sidecar].id
+    bad_original = objs[1][ObjectRole.original].id
+    for root in (rt.settings.vault.primary.path, rt.settings.vault.replica.path):
+        assert root is not None
+        for oid in (bad_sidecar, bad_original):
+            [path] = root.rglob(oid)
+            data = bytearray(path.read_bytes())
+            data[-1] ^= 0x01
+            path.write_bytes(bytes(data))
+
+    vault = _bare_vault(rt)
+    with pytest.raises(CorruptDataError):
+        list(read_sidecars(vault))
+    errors: list[str] = []
+    [doc] = read_sidecars(vault, on_error=lambda oid, exc: errors.append(oid))
+    assert errors == [bad_sidecar]
+    assert doc.archive_code == records[1].archive_code
+    out = tmp_path / "out.png"
+    with pytest.raises(CorruptDataError):
+        recover_original(vault, doc, out)
+    assert list(tmp_path.glob("*out.png*")) == []
