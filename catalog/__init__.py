@@ -80,7 +80,14 @@ from catalog.policy import (
     visible_events_filter,
     visible_records_filter,
 )
-from catalog.records import NewRecord, RecordInfo, create_record, get_record, get_record_by_id
+from catalog.records import (
+    NewRecord,
+    RecordInfo,
+    create_record,
+    get_record,
+    get_record_by_id,
+    mark_content_destroyed,
+)
 from catalog.runner import StopSignal, run_one, run_worker
 from catalog.types import (
     BusinessTypeInfo,
@@ -165,6 +172,7 @@ __all__ = [
     "list_events",
     "list_jobs",
     "list_users",
+    "mark_content_destroyed",
     "next_serial",
     "objects_of_record",
     "objects_to_rewrap",

@@ -19,7 +19,14 @@ from catalog.codes import allocate_code, claim_code
 from catalog.models import BusinessType, Record, RecordStatus, SecurityClass
 from dangan.errors import InvalidInputError, NotFoundError
 
-__all__ = ["NewRecord", "RecordInfo", "create_record", "get_record", "get_record_by_id"]
+__all__ = [
+    "NewRecord",
+    "RecordInfo",
+    "create_record",
+    "get_record",
+    "get_record_by_id",
+    "mark_content_destroyed",
+]
 
 _MAX_TITLE = 500
 
@@ -147,3 +154,24 @@ def get_record_by_id(session: Session, record_id: int) -> RecordInfo:
     if row is None:
         raise NotFoundError("no such record")
     return _info(row[0], row[1])
+
+
+def mark_content_destroyed(session: Session, archive_code: str, *, actor: str) -> RecordInfo:
+    """Set a record ``disposed`` once its content is destroyed; its row and code stay forever.
+
+    :raises NotFoundError: no such record.
+    """
+    row = session.scalars(select(Record).where(Record.archive_code == archive_code)).first()
+    if row is None:
+        raise NotFoundError("no such record")
+    if row.status != RecordStatus.disposed:
+        row.status = RecordStatus.disposed.value
+        record_event(
+            session,
+            actor=actor,
+            action="record.content_destroyed",
+            target=f"record:{archive_code}",
+            detail={"record_id": row.id},
+        )
+    session.flush()
+    return get_record(session, archive_code)

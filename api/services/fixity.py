@@ -174,8 +174,10 @@ def repair_all(
             try:
                 restored = restore_copies(rt, object_id, actor=actor)
             except DanganError as exc:
+                # A store out of reach is an operational problem (exit 3), not a finding.
+                kind = "unreachable" if isinstance(exc, StoreUnavailableError) else "unrepaired"
                 report.failed.extend(
-                    CopyProblem(object_id, c.store, "unrepaired", exc.message)
+                    CopyProblem(object_id, c.store, kind, exc.message)
                     for c in broken
                     if c.object_id == object_id
                 )

@@ -1,0 +1,98 @@
+"""Destroying a record's content: keys shredded, copies gone, sidecar too; the code stays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.services import Runtime, ingest, initialize
+from api.services.disposal import destroy_record_content
+from api.services.reading import open_original
+from api.services.recovery import read_sidecars
+from api.services.vault import build_vault
+from catalog import (
+    NewRecord,
+    RecordStatus,
+    Role,
+    create_user,
+    get_record,
+    get_user,
+    list_events,
+    objects_of_record,
+    run_one,
+)
+from dangan.config import Settings
+from dangan.errors import ConflictError, CorruptDataError, NotFoundError, PermissionDeniedError
+from tests.corpus import scan
+from vault import WrappedKey, decrypt
+
+
+@pytest.fixture
+def rt(settings: Settings) -> Iterator[Runtime]:
+    scan()
+    runtime = Runtime(settings)
+    initialize(runtime, admin="root", password="correct-horse-battery")
+    with runtime.db.write() as s:
+        for name, role in (("zhang", Role.director), ("li", Role.clerk)):
+            create_user(s, name=name, role=role, password="correct-horse-battery", actor="root")
+    yield runtime
+    runtime.close()
+
+
+def _files(rt: Runtime) -> list[Path]:
+    roots = [rt.settings.vault.primary.path, rt.settings.vault.replica.path]
+    return sorted(p for root in roots if root for p in root.rglob("*") if p.is_file())
+
+
+def test_destroyed_content_is_gone_everywhere_and_the_code_stays(rt: Runtime) -> None:
+    keep = ingest(rt, scan(), NewRecord(business_type="新生入学", year=2023), actor="root")
+    gone = ingest(rt, scan(), NewRecord(business_type="新生入学", year=2023), actor="root")
+    while run_one(rt.db, "test", rt, lease_seconds=60) is not None:  # the sidecars
+        pass
+    with rt.db.read() as s:
+        doomed = objects_of_record(s, gone.id)
+        director = get_user(s, "zhang")
+        clerk = get_user(s, "li")
+    assert len(doomed) == 2  # the original and its sidecar
+    original = next(o for o in doomed if o.role.value == "original")
+    leftover = next(p for p in _files(rt) if p.name == original.id)
+    stolen = leftover.read_bytes()  # a copy someone kept before disposal
+    before = len(_files(rt))
+
+    with pytest.raises(PermissionDeniedError):
+        destroy_record_content(rt, gone.archive_code, actor="li", user=clerk)
+    report = destroy_record_content(rt, gone.archive_code, actor="zhang", user=director)
+
+    assert sorted(report.shredded) == sorted(o.id for o in doomed)
+    assert report.copies_left == []
+    assert len(_files(rt)) == before - 4  # two objects, two copies each
+    with rt.db.read() as s:
+        record = get_record(s, gone.archive_code)
+        objs = objects_of_record(s, gone.id)
+        events = [e.action for e in list_events(s, limit=1000)]
+        assert get_record(s, keep.archive_code).status is RecordStatus.archived
+    assert record.status is RecordStatus.disposed  # the row and the code stay
+    assert all(o.wrapped_key is None and o.copies == () for o in objs)
+    assert events.count("object.shred") == 2
+    assert "record.content_destroyed" in events
+
+    # The catalog has no key for the stolen copy, and no sidecar in the stores names it.
+    with pytest.raises((NotFoundError, ConflictError, CorruptDataError)):
+        b"".join(open_original(rt, gone.archive_code, actor="root").chunks)
+    codes = {doc.archive_code for doc in read_sidecars(build_vault(rt.settings))}
+    assert codes == {keep.archive_code}
+    # Even given the old wrapped key of *another* object, the stolen bytes do not open.
+    with rt.db.read() as s:
+        other = next(o for o in objects_of_record(s, keep.id) if o.role.value == "original")
+    assert other.wrapped_key is not None
+    with pytest.raises(CorruptDataError):
+        b"".join(
+            decrypt(
+                original.id, WrappedKey.from_bytes(other.wrapped_key), [stolen], rt.vault.keyring
+            )
+        )
+
+    again = destroy_record_content(rt, gone.archive_code, actor="zhang", user=director)
+    assert again.copies_left == []
