@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.audit import record_event
-from catalog.codes import allocate_code, claim_code
+from catalog.codes import allocate_code, claim_code, parse_code
 from catalog.models import BusinessType, Record, RecordStatus, SecurityClass
 from dangan.errors import InvalidInputError, NotFoundError
 
@@ -86,19 +86,33 @@ def create_record(
     """Create a ``pending`` record with its archive code, audited in the same transaction.
 
     :raises InvalidInputError: unknown type, implausible year, malformed legacy code, a legacy
-        code whose type or year differs from the record's.
+        code whose type or year differs from the record's, a contract-class type filed with a
+        lower class.
     :raises ConflictError: the legacy code is taken.
     """
     if len(new.title) > _MAX_TITLE:
         raise InvalidInputError(f"a title has at most {_MAX_TITLE} characters")
+    # Everything the caller can get wrong is checked before a legacy code is looked up, so
+    # that "taken" is only ever said of a code of the caller's own type (and class).
+    if new.archive_code is not None:
+        given = parse_code(new.archive_code)
+        if (given.year, given.business_type) != (new.year, new.business_type):
+            raise InvalidInputError(
+                f"archive code {given} does not match year {new.year} and type {new.business_type}"
+            )
+    default = session.scalar(
+        select(BusinessType.default_security_class).where(BusinessType.name == new.business_type)
+    )
+    if default == SecurityClass.contract and new.security_class not in (
+        None,
+        SecurityClass.contract,
+    ):
+        # 合同类 files are the director's alone; their type cannot be filed as anything less.
+        raise InvalidInputError(f"records of type {new.business_type} are always contract-class")
     if new.archive_code is None:
         code = allocate_code(session, year=new.year, business_type=new.business_type)
     else:
         code = claim_code(session, new.archive_code)
-        if (code.year, code.business_type) != (new.year, new.business_type):
-            raise InvalidInputError(
-                f"archive code {code} does not match year {new.year} and type {new.business_type}"
-            )
     bt = session.scalars(select(BusinessType).where(BusinessType.name == code.business_type)).one()
     security = new.security_class or SecurityClass(bt.default_security_class)
     record = Record(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog import Database, open_database, seed_business_types
+from catalog import Database, SecurityClass, open_database, seed_business_types
 from catalog.codes import ArchiveCode, allocate_code, claim_code, next_serial, parse_code
 from catalog.records import NewRecord, create_record
 from dangan.errors import ConflictError, InvalidInputError
@@ -182,3 +182,26 @@ def test_concurrent_allocation_gives_distinct_consecutive_codes(seeded: Database
         wide.dispose()
     assert errors == []
     assert sorted(codes) == [f"2023-新生入学-{i:03d}" for i in range(1, workers + 1)]
+
+
+def test_a_legacy_code_is_only_said_to_be_taken_within_the_callers_own_type(
+    seeded: Database,
+) -> None:
+    with seeded.write() as s:
+        create_record(s, NewRecord("合同", 2023, archive_code="2023-合同-001"), actor="zhang")
+    with seeded.write() as s:
+        # Someone filing another type must not learn that the contract's code exists.
+        with pytest.raises(InvalidInputError, match="does not match"):
+            create_record(s, NewRecord("转学", 2023, archive_code="2023-合同-001"), actor="li")
+        # Nor can a contract-class type be filed as internal (and so probed by a clerk).
+        with pytest.raises(InvalidInputError, match="always contract-class"):
+            create_record(
+                s,
+                NewRecord(
+                    "合同",
+                    2023,
+                    security_class=SecurityClass.internal,
+                    archive_code="2023-合同-001",
+                ),
+                actor="li",
+            )
