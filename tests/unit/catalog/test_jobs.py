@@ -570,3 +570,14 @@ def test_concurrent_workers_run_each_job_exactly_once(database: Database) -> Non
         done = list_events(s, action="job.done", limit=10 * jobs)
         assert sorted(int(e.target.split(":")[1]) for e in done if e.target) == sorted(ids)
         assert verify_chain(s).ok
+
+
+def test_the_enqueue_event_does_not_repeat_the_payload(database: Database) -> None:
+    """Payloads may name records (archive codes) hidden from the trail's readers."""
+    with database.write() as s:
+        job = enqueue(s, AUDIT_VERIFY, {}, idempotency_key="audit:2023-合同-001", actor="system")
+    with database.read() as s:
+        [event] = [e for e in list_events(s) if e.action == "job.enqueue"]
+    assert event.target == f"job:{job.id}"
+    assert event.detail == {"kind": AUDIT_VERIFY}
+    assert "合同" not in str(event)
