@@ -8,7 +8,10 @@ object uses them. Nothing here logs or prints key material.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import fcntl
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from api.services.jobs import rewrap_slice
@@ -33,6 +36,26 @@ def _keyring_file(rt: Runtime) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _keyring_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``<keyring>.lock`` (mode 0600) so that a load, change
+    and save of the keyring file is never interleaved with another process's: two rotations
+    at once would otherwise each save a keyring lacking the other's new key.
+
+    :raises KeyringError: the lock file cannot be opened.
+    """
+    lock = path.with_name(f"{path.name}.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise KeyringError(f"cannot open the keyring lock {lock}: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def rotate_keyring(rt: Runtime, *, actor: str) -> Keyring:
     """Add a fresh current key to the keyring file and save it (mode 0600, atomically).
 
@@ -40,11 +63,12 @@ def rotate_keyring(rt: Runtime, *, actor: str) -> Keyring:
         made from instead), or the file cannot be read or written.
     """
     path = _keyring_file(rt)
-    keyring = load_configured_keyring(rt.settings)
-    old = keyring.current.id
-    new = keyring.rotate()
-    keyring.save(path)
-    rt.vault.keyring = keyring  # this process reads and writes with the new key from now on
+    with _keyring_lock(path):
+        keyring = load_configured_keyring(rt.settings)
+        old = keyring.current.id
+        new = keyring.rotate()
+        keyring.save(path)
+    # this process reads and writes with the new key from now on (rt.vault sees the new file)
     with rt.db.write() as session:
         record_event(
             session,
@@ -64,12 +88,14 @@ def retire_key(rt: Runtime, key_id: str, *, actor: str) -> None:
     :raises KeyringError: the key is current, unknown, or still wraps data keys.
     """
     path = _keyring_file(rt)
-    keyring = load_configured_keyring(rt.settings)
-    with rt.db.read() as session:
-        using = count_objects_by_key(session).get(key_id, 0)
-    keyring.retire(key_id, objects_using=using)
-    keyring.save(path)
-    rt.vault.keyring = keyring
+    with _keyring_lock(path):
+        keyring = load_configured_keyring(rt.settings)
+        if key_id == keyring.current.id:  # checked before the catalog is asked
+            raise KeyringError(f"keyring key {key_id} is current and cannot be retired")
+        with rt.db.read() as session:
+            using = count_objects_by_key(session).get(key_id, 0)
+        keyring.retire(key_id, objects_using=using)
+        keyring.save(path)
     with rt.db.write() as session:
         record_event(session, actor=actor, action="keys.retire", target=f"key:{key_id}")
 

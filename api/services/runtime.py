@@ -7,7 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.services.vault import build_vault
+from api.services.vault import (
+    KeyringStamp,
+    build_vault,
+    keyring_stamp,
+    load_configured_keyring,
+)
 from catalog import Database, JobInfo, enqueue, open_database
 from dangan.config import Settings
 from dangan.errors import StoreUnavailableError
@@ -21,6 +26,7 @@ class Runtime:
     settings: Settings
     _db: Database | None = field(default=None, init=False, repr=False)
     _vault: Vault | None = field(default=None, init=False, repr=False)
+    _keyring_stamp: KeyringStamp = field(default=None, init=False, repr=False)
 
     @property
     def db(self) -> Database:
@@ -33,12 +39,33 @@ class Runtime:
 
     @property
     def vault(self) -> Vault:
-        """Both stores and the keyring, built on first use.
+        """Both stores and the keyring, built on first use; the keyring is reloaded whenever
+        the keyring file has changed since it was loaded (see :meth:`fresh_vault`).
+
+        :raises KeyringError: the keyring is missing, too open or malformed.
+        """
+        return self.fresh_vault()
+
+    def fresh_vault(self) -> Vault:
+        """The vault, its keyring reloaded first if another process saved the keyring file.
+
+        A long-running process (``dangan serve``, ``dangan worker``) keeps one vault; without
+        this it would go on wrapping new data keys under a key that ``dangan keys rotate`` and
+        ``keys retire`` in another process have since removed, and those records would be
+        unreadable after a restart. Every vault write goes through here (``rt.vault``); the
+        check is one ``stat`` of the keyring file (inode, size, mtime).
 
         :raises KeyringError: the keyring is missing, too open or malformed.
         """
         if self._vault is None:
+            stamp = keyring_stamp(self.settings)  # before loading: a later save is noticed
             self._vault = build_vault(self.settings)
+            self._keyring_stamp = stamp
+            return self._vault
+        stamp = keyring_stamp(self.settings)
+        if stamp != self._keyring_stamp:
+            self._vault.keyring = load_configured_keyring(self.settings)
+            self._keyring_stamp = stamp
         return self._vault
 
     def require_initialised(self) -> Database:

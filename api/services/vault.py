@@ -7,12 +7,23 @@ arguments. It must never log or print a key, a secret of the settings or a byte 
 from __future__ import annotations
 
 import logging
+import os
 
 from dangan.config import Settings, StoreSettings
 from dangan.errors import KeyringError, StoreUnavailableError
 from vault import Backend, FsBackend, Keyring, S3Backend, Vault, keyring_from_b64, load_keyring
 
-__all__ = ["build_backend", "build_vault", "ensure_store", "load_configured_keyring"]
+__all__ = [
+    "KeyringStamp",
+    "build_backend",
+    "build_vault",
+    "ensure_store",
+    "keyring_stamp",
+    "load_configured_keyring",
+]
+
+KeyringStamp = tuple[int, int, int] | None
+"""What :func:`keyring_stamp` tells apart: inode, size and mtime (ns) of the keyring file."""
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +62,26 @@ def load_configured_keyring(settings: Settings) -> Keyring:
     if path is None:
         raise KeyringError("no keyring configured: set DANGAN_KEYRING or vault.keyring_path")
     return load_keyring(path)
+
+
+def keyring_stamp(settings: Settings) -> KeyringStamp:
+    """The keyring file's inode, size and mtime (ns), to notice that another process saved it
+    (``dangan keys rotate`` / ``retire`` replace the file atomically, so the inode changes).
+
+    :returns: ``None`` when the keyring comes from ``DANGAN_KEYRING`` (it cannot change under
+        a running process) or no keyring file is configured.
+    :raises KeyringError: the configured keyring file cannot be examined (gone, no access).
+    """
+    if settings.keyring is not None:
+        return None
+    path = settings.vault.keyring_path
+    if path is None:
+        return None
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError as exc:
+        raise KeyringError(f"cannot examine the keyring file {path}: {exc.strerror}") from exc
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def build_vault(settings: Settings, *, with_keyring: bool = True) -> Vault:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from api.services import Runtime, ingest, initialize
 from api.services.fixity import repair_all, verify_all
 from api.services.jobs import KEYS_REWRAP, write_sidecar
-from api.services.keys import objects_left_to_rewrap, rewrap_all, rotate_keyring
+from api.services.keys import objects_left_to_rewrap, retire_key, rewrap_all, rotate_keyring
 from api.services.reading import open_original
 from catalog import (
     CopyState,
@@ -21,6 +23,7 @@ from catalog import (
     NewRecord,
     ObjectRole,
     RecordStatus,
+    count_objects_by_key,
     get_object,
     get_record,
     get_user,
@@ -34,10 +37,11 @@ from dangan.errors import (
     ConflictError,
     CorruptDataError,
     InvalidInputError,
+    KeyringError,
     PermissionDeniedError,
 )
 from tests.corpus import CORPUS, scan
-from vault import WrappedKey
+from vault import WrappedKey, load_keyring
 
 SCAN = CORPUS / "IMG_3214.png"
 TYPE = "新生入学"
@@ -254,3 +258,57 @@ def test_a_process_started_before_a_rotation_still_reads(rt: Runtime) -> None:
     finally:
         other.close()
     assert _read(rt, record.archive_code) == SCAN.read_bytes()
+
+
+def test_a_process_started_before_a_rotation_writes_under_the_new_key(rt: Runtime) -> None:
+    ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    _run_jobs(rt)
+    assert rt.vault.keyring is not None
+    old_id = rt.vault.keyring.current.id
+    other = Runtime(rt.settings)  # `dangan keys rotate` + `keys retire` in another process
+    try:
+        keyring = rotate_keyring(other, actor="system")
+        rewrap_all(other, keyring, actor="system")
+        retire_key(other, old_id, actor="system")
+    finally:
+        other.close()
+
+    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    _run_jobs(rt)  # its sidecar, written by this (older) process too
+    fresh = Runtime(rt.settings)  # after a restart
+    try:
+        with fresh.db.read() as s:
+            assert count_objects_by_key(s) == {keyring.current.id: 4}
+        assert _read(fresh, record.archive_code) == SCAN.read_bytes()
+    finally:
+        fresh.close()
+
+
+def test_the_current_key_cannot_be_retired(rt: Runtime) -> None:
+    assert rt.vault.keyring is not None
+    with pytest.raises(KeyringError, match="current"):
+        retire_key(rt, rt.vault.keyring.current.id, actor="system")
+
+
+def test_concurrent_rotations_keep_every_new_key(rt: Runtime) -> None:
+    path = rt.settings.vault.keyring_path
+    assert path is not None
+    runtimes = [Runtime(rt.settings) for _ in range(4)]
+    barrier = threading.Barrier(len(runtimes))
+
+    def rotate(runtime: Runtime) -> str:
+        barrier.wait()
+        return rotate_keyring(runtime, actor="system").current.id
+
+    try:
+        with ThreadPoolExecutor(len(runtimes)) as pool:
+            made = list(pool.map(rotate, runtimes))  # re-raises a thread's error
+    finally:
+        for r in runtimes:
+            r.close()
+    saved = load_keyring(path)
+    assert set(made) <= set(saved.key_ids)
+    assert len(saved.key_ids) == 1 + len(runtimes)
+    assert saved.current.id in made
+    lock = path.with_name(f"{path.name}.lock")
+    assert lock.stat().st_mode & 0o777 == 0o600
