@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -118,10 +119,16 @@ def _object_ids(vault: Vault) -> list[str]:
 
 
 def _is_sealed(vault: Vault, object_id: str) -> bool:
-    """Whether the first copy that can be read starts as a sealed object."""
+    """Whether any copy that can be read starts as a sealed object does.
+
+    Both copies are looked at: one damaged byte in a copy's magic must not make a sidecar
+    look like a plain object and vanish from recovery; :meth:`Vault.read_sealed` then fails
+    over from the damaged copy (or reports it when both are bad).
+    """
     for name in STORES:
         with contextlib.suppress(NotFoundError, StoreUnavailableError):
-            return is_sealed(vault.stores[name], object_id)
+            if is_sealed(vault.stores[name], object_id):
+                return True
     return False
 
 
@@ -185,10 +192,13 @@ def recover_original(vault: Vault, sidecar: SidecarDoc, dest: Path) -> Path:
         plaintext_sha256=original.plaintext_sha256,
         ciphertext_sha256=None if copy is None else copy.ciphertext_sha256,
     )
-    partial = dest.with_name(f".{dest.name}.partial")
+    dest = dest.absolute()
+    # mkstemp: mode 0600, an unpredictable name, never an existing file or a symlink's target
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
     try:
         size = 0
-        with reader, partial.open("wb") as out:
+        with os.fdopen(fd, "wb") as out, reader:
             for piece in reader:
                 out.write(piece)
                 size += len(piece)
@@ -196,8 +206,8 @@ def recover_original(vault: Vault, sidecar: SidecarDoc, dest: Path) -> Path:
             os.fsync(out.fileno())
         if size != original.size:
             raise CorruptDataError(f"object {original.object_id}: size differs from the sidecar's")
-        partial.replace(dest)
+        os.replace(tmp, dest)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return dest

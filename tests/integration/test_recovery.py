@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,3 +171,48 @@ def test_a_damaged_sidecar_is_reported_and_a_damaged_original_leaves_no_file(
     with pytest.raises(CorruptDataError):
         recover_original(vault, doc, out)
     assert list(tmp_path.glob("*out.png*")) == []
+
+
+def test_a_flipped_magic_byte_in_the_primary_sidecar_does_not_hide_the_record(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    _run_jobs(rt)
+    with rt.db.read() as s:
+        [sidecar] = [o for o in objects_of_record(s, record.id) if o.role is ObjectRole.sidecar]
+    root = rt.settings.vault.primary.path
+    assert root is not None
+    [path] = root.rglob(sidecar.id)
+    data = bytearray(path.read_bytes())
+    data[6] ^= 0x01  # b"DANGANS1" -> b"DANGANR1": the primary no longer looks sealed
+    path.write_bytes(bytes(data))
+
+    errors: list[str] = []
+    docs = list(read_sidecars(_bare_vault(rt), on_error=lambda oid, exc: errors.append(oid)))
+    assert errors == []
+    assert [d.archive_code for d in docs] == [record.archive_code]
+    assert recover_original(_bare_vault(rt), docs[0], tmp_path / "out.png").read_bytes() == (
+        SCAN.read_bytes()
+    )
+
+
+def test_a_recovered_original_is_private_and_a_symlink_is_not_followed(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    _run_jobs(rt)
+    [doc] = read_sidecars(_bare_vault(rt))
+    dest = tmp_path / "recovered"
+    dest.mkdir()
+    victim = dest / "victim"
+    victim.write_bytes(b"untouched")
+    (dest / ".out.png.partial").symlink_to(victim)  # the old, predictable name
+    old = os.umask(0o022)
+    try:
+        out = recover_original(_bare_vault(rt), doc, dest / "out.png")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert out.read_bytes() == SCAN.read_bytes()
+    assert victim.read_bytes() == b"untouched"
+    assert sorted(p.name for p in dest.iterdir()) == [".out.png.partial", "out.png", "victim"]
