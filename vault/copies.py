@@ -31,11 +31,11 @@ from dangan.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
-from vault.backends.base import Backend, StoredObject, Tally
+from vault.backends.base import Backend, Tally
 from vault.fanout import check_copy, write_copies
 from vault.ids import check_object_id
 from vault.keyring import Keyring
-from vault.sealed import open_stored, sealed_prefix
+from vault.sealed import open_stored, sealed_prefix, stored_head_size
 from vault.stream import CHUNK, Encryption, WrappedKey, check_wrapped_key, encrypt
 
 __all__ = [
@@ -166,8 +166,9 @@ class Vault:
         """Encrypt ``chunks`` once and store the ciphertext in both stores concurrently.
 
         Each copy is read back (size and SHA-256) before it counts. One store failing still
-        succeeds, with that copy reported failed and its remains deleted; the caller marks the
-        record under-replicated and queues a repair.
+        succeeds, with that copy reported failed and deleted if it was stored but read back
+        wrong (a store whose put failed is left as it was); the caller marks the record
+        under-replicated and queues a repair.
 
         :param chunks: the plaintext in any chunking; an exception it raises abandons the
             write, leaves nothing in either store and propagates unchanged.
@@ -183,7 +184,8 @@ class Vault:
     ) -> WriteResult:
         """Like :meth:`write`, but the object carries its own wrapped data key in front
         (``docs/vault-format.md``, "Sealed objects"), so the stores and the keyring alone open
-        it (:meth:`read_sealed`). Writing an existing id replaces both copies.
+        it (:meth:`read_sealed`). Writing an existing id replaces both copies; a store whose
+        put fails keeps the copy it had.
 
         :attr:`WriteResult.ciphertext_size` and the copies' sizes and hashes cover the whole
         stored bytes, prefix included; :meth:`read` with the returned wrapped key, and
@@ -202,15 +204,19 @@ class Vault:
         started = time.monotonic()
         pieces = chain([prefix], encryption) if prefix else encryption
         outcomes = write_copies(object_id, pieces, {n: self.stores[n] for n in STORES})
+        # Only a store whose put completed holds anything of this write; a put that raised
+        # replaced nothing (puts are atomic), so what that store holds under the id (an
+        # earlier version, when an id is written again) is left alone.
+        written = [name for name, outcome in outcomes.items() if outcome.written]
         copies: dict[str, CopyStatus] = {}
         for name, outcome in outcomes.items():
-            if isinstance(outcome, StoredObject):
-                copies[name] = CopyStatus(name, True, outcome.size, outcome.sha256)
-            elif isinstance(outcome, DanganError):
-                copies[name] = CopyStatus(name, False, error=outcome)
-            else:  # a bug, not a store failing: leave nothing behind and let it surface
-                self._discard(object_id, STORES)
-                raise outcome
+            if outcome.stored is not None:
+                copies[name] = CopyStatus(name, True, outcome.stored.size, outcome.stored.sha256)
+            elif isinstance(outcome.error, DanganError):
+                copies[name] = CopyStatus(name, False, error=outcome.error)
+            else:  # a bug, not a store failing: remove what this write stored, let it surface
+                self._discard(object_id, written)
+                raise outcome.error or RuntimeError(f"the copy to {name} stopped without a result")
 
         good = [c for c in copies.values() if c.ok]
         if good:
@@ -222,8 +228,8 @@ class Vault:
                 good = []
 
         failed = [name for name, c in copies.items() if not c.ok]
-        if failed:
-            self._discard(object_id, failed)
+        # A copy this write stored that then failed its check: never leave it behind.
+        self._discard(object_id, [name for name in failed if name in written])
         if not good:
             reasons = "; ".join(f"{n}: {c.reason}" for n, c in copies.items())
             raise StoreUnavailableError(f"object {object_id} could not be stored ({reasons})")
@@ -260,7 +266,11 @@ class Vault:
         )
 
     def _discard(self, object_id: str, stores: Iterable[str]) -> None:
-        """Best effort: remove what a failed write may have left (a store may be down)."""
+        """Best effort: remove copies a failed write stored (a store may be down).
+
+        Only ever given stores whose ``put`` completed in this write: a store whose ``put``
+        raised still holds what it held before, which is not this write's to delete.
+        """
         for name in stores:
             try:
                 self.stores[name].delete(object_id)
@@ -321,11 +331,15 @@ class Vault:
         """Decrypt a sealed object (:meth:`write_sealed`) with the wrapped key it carries.
 
         Failover is as in :meth:`read`: a copy whose prefix is truncated or tampered with, or
-        whose key does not open, is a bad copy and the other one is tried.
+        whose key does not open, is a bad copy and the other one is tried. Failing over
+        mid-stream without ``ciphertext_sha256``, the other copy must have the same head
+        (sealed prefix and stream header) as the one that failed, else the copies are two
+        versions and the read raises rather than splice them.
 
         :raises KeyringError: while iterating, if the key that wrapped it is not in the
             keyring (retired, or another keyring): that is no bad copy.
-        :raises CorruptDataError: while iterating, if both copies are corrupt or not sealed.
+        :raises CorruptDataError: while iterating, if both copies are corrupt or not sealed,
+            or if the copies hold two versions and the first failed mid-stream.
         :raises StoreUnavailableError: while iterating, if no good copy could be reached.
         :raises NotFoundError: while iterating, if neither store has the object.
         """
@@ -361,16 +375,35 @@ class Vault:
 
         def serve() -> Iterator[bytes]:
             served = 0
+            head = bytearray()  # the head of the copy that served the pieces so far
             for name in STORES:
                 source = _stored_bytes(self.stores[name], name, object_id, ciphertext_sha256)
-                pieces = open_stored(
-                    object_id,
-                    source,
-                    keyring,
-                    wrapped_key=wrapped_key,
-                    plaintext_sha256=plaintext_sha256,
-                )
                 try:
+                    stream: Iterator[bytes]
+                    if served and ciphertext_sha256 is None:
+                        # Resuming mid-stream with no catalog hash to tell versions apart: the
+                        # other copy must be the same version (the same head: sealed prefix
+                        # and stream header, with its random nonce) or its pieces would be
+                        # spliced onto another version's.
+                        start = _read_start(source, len(head))
+                        if len(start) < len(head):
+                            raise CorruptDataError(f"object {object_id} in {name}: truncated")
+                        if start[: len(head)] != bytes(head):
+                            raise _OtherVersionError(
+                                f"object {object_id}: the copy in {name} is another version "
+                                "than the one being served; not splicing them"
+                            )
+                        stream = chain([start], source)
+                    else:
+                        head.clear()
+                        stream = _recording_head(source, head)
+                    pieces = open_stored(
+                        object_id,
+                        stream,
+                        keyring,
+                        wrapped_key=wrapped_key,
+                        plaintext_sha256=plaintext_sha256,
+                    )
                     reader.served_from = name
                     skip = served  # the pieces this copy repeats of the one before
                     for piece in pieces:
@@ -380,6 +413,9 @@ class Vault:
                         served += 1
                         yield piece
                     return
+                except _OtherVersionError:
+                    reader.served_from = None
+                    raise
                 except _COPY_ERRORS as exc:
                     reader.served_from = None
                     report(name, exc)
@@ -492,6 +528,34 @@ class Vault:
                 f"object {object_id} not deleted everywhere ({'; '.join(failed)})"
             )
         log.info("vault object deleted", extra={"event": "vault_delete", "object_id": object_id})
+
+
+class _OtherVersionError(CorruptDataError):
+    """The copies hold two versions of an object, and a read cannot go on from one to the
+    other; neither copy is known to be bad."""
+
+
+def _recording_head(source: Iterator[bytes], head: bytearray) -> Iterator[bytes]:
+    """``source`` unchanged, keeping its head (:func:`vault.sealed.stored_head_size`) in
+    ``head``."""
+    size: int | None = None
+    for chunk in source:
+        if size is None or len(head) < size:
+            head.extend(chunk)
+            size = stored_head_size(head)
+            if size is not None:
+                del head[size:]
+        yield chunk
+
+
+def _read_start(source: Iterator[bytes], n: int) -> bytes:
+    """At least the first ``n`` bytes of ``source`` (fewer only if it ends before)."""
+    start = bytearray()
+    for chunk in source:
+        start.extend(chunk)
+        if len(start) >= n:
+            break
+    return bytes(start)
 
 
 def _stored_bytes(

@@ -14,23 +14,39 @@ import hmac
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 from dangan.errors import CorruptDataError
 from vault.backends.base import Backend, StoredObject, read_back
 
-__all__ = ["QUEUE_DEPTH", "check_copy", "write_copies"]
+__all__ = ["QUEUE_DEPTH", "CopyOutcome", "check_copy", "write_copies"]
 
 QUEUE_DEPTH = 4
 """Pieces (about 1 MiB each) waiting for one store."""
 
 
+@dataclass(frozen=True)
+class CopyOutcome:
+    """One store's part of :func:`write_copies`.
+
+    ``stored`` is the verified size and hash, or ``None`` with ``error`` saying why.
+    ``written`` says whether the store's ``put`` completed, i.e. whether this write replaced
+    what the store held under the id (a put that raised replaced nothing: puts are atomic).
+    """
+
+    stored: StoredObject | None
+    error: BaseException | None
+    written: bool
+
+
 def write_copies(
     object_id: str, pieces: Iterable[bytes], backends: Mapping[str, Backend]
-) -> dict[str, StoredObject | BaseException]:
+) -> dict[str, CopyOutcome]:
     """Store ``pieces`` as ``object_id`` in every backend concurrently, then read each back.
 
-    Returns, per store, the verified size and hash, or the exception that stopped it. Once
-    every store has stopped, ``pieces`` is not read further.
+    Returns, per store, the verified size and hash, or the exception that stopped it and
+    whether the store's ``put`` had completed. Once every store has stopped, ``pieces`` is not
+    read further.
 
     :raises: whatever iterating ``pieces`` raises, after every store has thrown its partial
         copy away.
@@ -54,7 +70,12 @@ def write_copies(
         copier.send(_End())
     for copier in copiers:
         copier.join()
-    return {c.store: c.stored if c.stored is not None else c.outcome_error() for c in copiers}
+    return {
+        c.store: CopyOutcome(
+            c.stored, None if c.stored is not None else c.outcome_error(), c.written
+        )
+        for c in copiers
+    }
 
 
 class _End:
@@ -80,6 +101,7 @@ class _Copier(threading.Thread):
         self.queue: queue.Queue[bytes | _End | _Abort] = queue.Queue(maxsize=QUEUE_DEPTH)
         self.stopped = threading.Event()
         self.stored: StoredObject | None = None
+        self.written = False
         self.error: BaseException | None = None
 
     def outcome_error(self) -> BaseException:
@@ -108,6 +130,7 @@ class _Copier(threading.Thread):
     def run(self) -> None:
         try:
             stored = self.backend.put(self.object_id, self._pieces())
+            self.written = True
             self.stopped.set()
             check_copy(self.backend, self.store, self.object_id, stored)
             self.stored = stored

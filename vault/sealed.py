@@ -18,9 +18,9 @@ from typing import Final
 from dangan.errors import CorruptDataError
 from vault.backends.base import Backend
 from vault.keyring import Keyring
-from vault.stream import WrappedKey, decrypt
+from vault.stream import HEADER_SIZE, WrappedKey, decrypt
 
-__all__ = ["MAGIC_SEALED", "is_sealed", "open_stored", "sealed_prefix"]
+__all__ = ["MAGIC_SEALED", "is_sealed", "open_stored", "sealed_prefix", "stored_head_size"]
 
 # docs/vault-format.md, "Sealed objects". Differs from a plain object's first 8 bytes
 # (``DANGAN`` ‖ version 1 ‖ suite 1) at offset 6.
@@ -32,6 +32,24 @@ def sealed_prefix(wrapped: WrappedKey) -> bytes:
     """The bytes stored before a sealed object's encrypted stream."""
     key = wrapped.to_bytes()
     return MAGIC_SEALED + _LENGTH.pack(len(key)) + key
+
+
+def stored_head_size(start: bytes | bytearray) -> int | None:
+    """How many leading bytes of a copy are its head: the sealed prefix, if any, and the
+    stream header (which holds the object's random nonce prefix). Two copies of one version
+    of an object have the same head; two versions almost surely do not.
+
+    :param start: the copy's first bytes; ``None`` is returned until there are enough of
+        them to tell.
+    """
+    if len(start) < len(MAGIC_SEALED):
+        return None
+    if start[: len(MAGIC_SEALED)] != MAGIC_SEALED:
+        return HEADER_SIZE
+    if len(start) < len(MAGIC_SEALED) + _LENGTH.size:
+        return None
+    length: int = _LENGTH.unpack_from(start, len(MAGIC_SEALED))[0]
+    return len(MAGIC_SEALED) + _LENGTH.size + length + HEADER_SIZE
 
 
 def is_sealed(backend: Backend, object_id: str) -> bool:

@@ -64,23 +64,26 @@ class FsBackend:
         tmp = Path(tmp_name)
         tally = Tally()
         try:
-            with os.fdopen(fd, "wb") as fh:
-                flushed = 0
-                for chunk in chunks:  # the caller's errors pass through untouched
-                    tally.update(chunk)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    flushed = 0
+                    for chunk in chunks:  # the caller's errors pass through untouched
+                        tally.update(chunk)
+                        try:
+                            fh.write(chunk)
+                            if tally.size - flushed >= WRITEBACK_WINDOW:
+                                fh.flush()
+                                _start_writeback(fh.fileno(), flushed, tally.size - flushed)
+                                flushed = tally.size
+                        except OSError as exc:
+                            raise self._unavailable("cannot write", exc) from exc
                     try:
-                        fh.write(chunk)
-                        if tally.size - flushed >= WRITEBACK_WINDOW:
-                            fh.flush()
-                            _start_writeback(fh.fileno(), flushed, tally.size - flushed)
-                            flushed = tally.size
+                        fh.flush()
+                        os.fsync(fh.fileno())
                     except OSError as exc:
-                        raise self._unavailable("cannot write", exc) from exc
-                try:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                except OSError as exc:
-                    raise self._unavailable("cannot flush", exc) from exc
+                        raise self._unavailable("cannot flush", exc) from exc
+            except OSError as exc:  # closing flushes what a failed write left buffered
+                raise self._unavailable("cannot write", exc) from exc
             try:
                 os.replace(tmp, final)
                 _fsync_dir(final.parent)

@@ -3,12 +3,17 @@ stores and the keyring alone open them, and any damage to that prefix is caught.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import resource
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dangan.errors import CorruptDataError, KeyringError
+from dangan.errors import CorruptDataError, KeyringError, StoreUnavailableError
 from vault import (
     MAGIC_SEALED,
     FsBackend,
@@ -175,3 +180,67 @@ def test_a_retired_key_is_a_keyring_error_not_a_bad_copy(vault: Vault) -> None:
     with pytest.raises(KeyringError):
         b"".join(reader)
     assert reader.bad_copies == []
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """A real fault for every store at once: no file of this process may grow past ``limit``
+    bytes (a write past it fails with EFBIG, as on a full disk); deleting still works."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def test_a_failed_overwrite_leaves_the_copies_it_did_not_replace(vault: Vault) -> None:
+    first = write_sealed(vault)
+    before = {s: copy_path(vault, s, first.object_id).read_bytes() for s in ("primary", "replica")}
+    with file_size_limit(64 * 1024), pytest.raises(StoreUnavailableError):
+        vault.write_sealed(first.object_id, [os.urandom(300_000)], segment_size=SEGMENT)
+    for store, data in before.items():  # neither put replaced anything: nothing was deleted
+        assert copy_path(vault, store, first.object_id).read_bytes() == data
+    with vault.read_sealed(first.object_id) as reader:
+        assert b"".join(reader) == DATA
+    assert reader.bad_copies == []
+
+
+def corrupt_tail(vault: Vault, store: str, object_id: str) -> None:
+    path = copy_path(vault, store, object_id)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01  # in the last segment: earlier pieces are served first
+    path.write_bytes(bytes(data))
+
+
+def test_a_mid_stream_failover_resumes_on_the_same_version(vault: Vault) -> None:
+    result = write_sealed(vault)
+    corrupt_tail(vault, "primary", result.object_id)
+    with vault.read_sealed(result.object_id) as reader:
+        assert b"".join(reader) == DATA
+    assert reader.served_from == "replica"
+    assert [c.store for c in reader.bad_copies] == ["primary"]
+
+
+def drain_into(pieces: Iterator[bytes], received: bytearray) -> None:
+    """Read ``pieces`` into ``received``, keeping what arrived before an error."""
+    for piece in pieces:
+        received.extend(piece)
+
+
+def test_a_mid_stream_failover_never_splices_two_versions(vault: Vault) -> None:
+    first = write_sealed(vault)
+    old_replica = copy_path(vault, "replica", first.object_id).read_bytes()
+    newer = bytes(reversed(DATA))
+    vault.write_sealed(first.object_id, [newer], segment_size=SEGMENT)
+    copy_path(vault, "replica", first.object_id).write_bytes(old_replica)  # a stale replica
+    corrupt_tail(vault, "primary", first.object_id)
+    received = bytearray()
+    reader = vault.read_sealed(first.object_id)
+    with pytest.raises(CorruptDataError, match="another version"):
+        drain_into(reader, received)
+    assert received
+    assert newer.startswith(bytes(received))  # only the newer version's pieces
+    assert [c.store for c in reader.bad_copies] == ["primary"]
