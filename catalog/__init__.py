@@ -63,6 +63,7 @@ from catalog.objects import (
     replace_wrapped_key,
     set_copy_state,
     shred_object,
+    supersede_object,
 )
 from catalog.policy import (
     Action,
@@ -196,6 +197,7 @@ __all__ = [
     "set_copy_state",
     "set_disabled",
     "shred_object",
+    "supersede_object",
     "verify_chain",
     "visible_classes",
     "visible_events_filter",

@@ -43,6 +43,7 @@ __all__ = [
     "replace_wrapped_key",
     "set_copy_state",
     "shred_object",
+    "supersede_object",
 ]
 
 STORES = ("primary", "replica")
@@ -370,3 +371,55 @@ def shred_object(session: Session, *, object_id: str, actor: str) -> None:
     obj.shredded_at = utcnow()
     session.execute(delete(StoredCopy).where(StoredCopy.object_id == object_id))
     record_event(session, actor=actor, action="object.shred", target=f"object:{object_id}")
+
+
+def supersede_object(
+    session: Session,
+    *,
+    old_object_id: str,
+    object_id: str,
+    key_id: str,
+    wrapped_key: bytes,
+    size: int,
+    plaintext_sha256: str,
+    copies: Sequence[NewCopy],
+    actor: str,
+    now: dt.datetime | None = None,
+) -> ObjectInfo:
+    """Put a newly written object in the place of a live one (a sealed sidecar written again
+    after a key rotation): the new one is added with the old one's record and role, and the
+    old one is shredded (:func:`shred_object`), in the caller's transaction.
+
+    The catalog never names bytes that are being replaced, so a check or a read between the
+    write and the commit sees the old object whole, and a failed commit leaves it as it was.
+    Delete the old object's copies after the commit.
+
+    :raises NotFoundError: no such old object, or it was shredded (or superseded) meanwhile.
+    :raises ConflictError: the new id is known already, or no copy was verified.
+    """
+    old = session.get(VaultObject, old_object_id, with_for_update=True)
+    if old is None or old.wrapped_key is None:
+        raise NotFoundError("no such vault object")
+    new = add_object(
+        session,
+        object_id=object_id,
+        record_id=old.record_id,
+        role=ObjectRole(old.role),
+        key_id=key_id,
+        wrapped_key=wrapped_key,
+        size=size,
+        plaintext_sha256=plaintext_sha256,
+        copies=copies,
+        now=now,
+    )
+    shred_object(session, object_id=old_object_id, actor=actor)
+    record_event(
+        session,
+        actor=actor,
+        action="object.supersede",
+        target=f"object:{old_object_id}",
+        detail={"by": object_id},
+        now=now,
+    )
+    session.flush()
+    return new

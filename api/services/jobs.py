@@ -37,11 +37,11 @@ from catalog import (
     record_event,
     refresh_record_status,
     register,
-    replace_object_content,
     replace_wrapped_key,
     set_copy_state,
+    supersede_object,
 )
-from dangan.errors import CorruptDataError, KeyringError, NotFoundError
+from dangan.errors import CorruptDataError, KeyringError, NotFoundError, StoreUnavailableError
 from vault import Keyring, Vault, WrappedKey, WriteResult, new_object_id, rewrap
 
 __all__ = [
@@ -274,11 +274,14 @@ def write_sidecar(rt: Runtime, archive_code: str, *, actor: str) -> str | None:
 def rewrite_sidecar(rt: Runtime, record_id: int, keyring: Keyring, *, actor: str) -> bool:
     """Write the record's sidecar again, from the catalog, under ``keyring``'s current key.
 
-    Same object id, both copies replaced. Called by the re-wrap walk: a sealed sidecar holds
-    its own wrapped key and the originals' wrapped keys, so re-wrapping in the catalog alone
-    would leave it unreadable once the old key is retired. If the catalog then fails to take
-    the new copies, they stay (the catalog still names the old key, so the walk writes the
-    sidecar again); a record disposed of meanwhile has them deleted.
+    Called by the re-wrap walk: a sealed sidecar holds its own wrapped key and the originals'
+    wrapped keys, so re-wrapping in the catalog alone would leave it unreadable once the old
+    key is retired. The new sidecar gets a new object id, so the bytes the catalog names are
+    never replaced under it (a check or a read meanwhile, or a failed commit, sees the old
+    sidecar whole); one transaction then puts it in the old one's place
+    (:func:`catalog.supersede_object`), and the old one's copies are deleted after the commit.
+    If the catalog does not take the new sidecar (or the old one was shredded meanwhile: the
+    record was disposed of, or another rewrite got there first), the new copies are deleted.
 
     :returns: whether there was a live sidecar to write.
     :raises StoreUnavailableError: neither store took the new copy (the job is retried).
@@ -289,13 +292,15 @@ def rewrite_sidecar(rt: Runtime, record_id: int, keyring: Keyring, *, actor: str
     sidecar = _live_sidecar(objects)
     if sidecar is None:
         return False
+    object_id = new_object_id()
     vault = Vault(rt.vault.stores["primary"], rt.vault.stores["replica"], keyring)
-    result = vault.write_sealed(sidecar.id, [_sidecar_body(record, objects)])
+    result = vault.write_sealed(object_id, [_sidecar_body(record, objects)])
     try:
-        with rt.db.write() as session:
-            replace_object_content(
+        with discard_on_error(vault, object_id), rt.db.write() as session:
+            supersede_object(
                 session,
-                object_id=sidecar.id,
+                old_object_id=sidecar.id,
+                object_id=object_id,
                 key_id=result.wrapped_key.key_id,
                 wrapped_key=result.wrapped_key.to_bytes(),
                 size=result.plaintext_size,
@@ -307,8 +312,8 @@ def rewrite_sidecar(rt: Runtime, record_id: int, keyring: Keyring, *, actor: str
                 rt.enqueue(
                     session,
                     VAULT_REPLICATE,
-                    {"object_id": sidecar.id},
-                    key=f"replicate:{sidecar.id}:{result.ciphertext_sha256[:16]}",
+                    {"object_id": object_id},
+                    key=f"replicate:{object_id}",
                     actor=actor,
                 )
             record_event(
@@ -316,11 +321,24 @@ def rewrite_sidecar(rt: Runtime, record_id: int, keyring: Keyring, *, actor: str
                 actor=actor,
                 action="record.sidecar",
                 target=f"record:{record.archive_code}",
-                detail={"object_id": sidecar.id, "rewritten": True},
+                detail={"object_id": object_id, "replaces": sidecar.id},
             )
     except NotFoundError:
-        vault.delete_object(sidecar.id)  # shredded meanwhile: leave no readable copy
-        return False
+        return False  # shredded meanwhile; the new copies are gone already
+    try:
+        vault.delete_object(sidecar.id)
+    except StoreUnavailableError as exc:
+        # The catalog no longer names it, but a sealed copy opens with the keyring alone
+        # until its key is retired: say so, for an operator to remove it.
+        log.warning(
+            "old sidecar copies left in a store",
+            extra={
+                "event": "sidecar_old_copies_left",
+                "object_id": sidecar.id,
+                "replaced_by": object_id,
+                "reason": exc.message,
+            },
+        )
     return True
 
 

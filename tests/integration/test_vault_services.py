@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ import pytest
 
 from api.services import Runtime, ingest, initialize
 from api.services.fixity import repair_all, verify_all
-from api.services.jobs import KEYS_REWRAP, write_sidecar
+from api.services.jobs import KEYS_REWRAP, rewrite_sidecar, write_sidecar
 from api.services.keys import objects_left_to_rewrap, retire_key, rewrap_all, rotate_keyring
 from api.services.reading import open_original
 from catalog import (
@@ -246,6 +247,47 @@ def test_the_rewrap_job_walks_in_slices_and_content_stays(rt: Runtime) -> None:
     assert set(before) <= {_sha(f) for f in _files(primary) + _files(replica)}  # + sidecars
     for code in codes:
         assert _read(rt, code) == SCAN.read_bytes()
+
+
+def _sidecar(rt: Runtime, record_id: int) -> str:
+    with rt.db.read() as s:
+        objs = objects_of_record(s, record_id)
+    [sidecar] = [o.id for o in objs if o.role is ObjectRole.sidecar and not o.is_shredded]
+    return sidecar
+
+
+def test_a_rewritten_sidecar_takes_a_new_id_and_the_old_one_goes(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    _run_jobs(rt)  # the sidecar
+    old = _sidecar(rt, record.id)
+    keyring = rotate_keyring(rt, actor="system")
+    primary, replica = _stores(rt)
+    assert rewrite_sidecar(rt, record.id, keyring, actor="system")
+    new = _sidecar(rt, record.id)
+    assert new != old
+    with rt.db.read() as s:
+        gone = get_object(s, old)
+        assert gone.is_shredded
+        assert gone.copies == ()
+        assert get_object(s, new).key_id == keyring.current.id
+    assert not [p for p in _files(primary) + _files(replica) if p.name == old]
+    with rt.vault.read_sealed(new) as reader:
+        assert json.loads(b"".join(reader))["archive_code"] == record.archive_code
+    assert verify_all(rt, deep=True) == []
+
+    # the old copies cannot be deleted from one store: the rewrite stands, and it is logged
+    [stuck] = [p for p in _files(primary) if p.name == new]
+    stuck.unlink()
+    stuck.mkdir()  # a directory where the copy was: unlink fails
+    (stuck / "x").write_bytes(b"x")
+    with caplog.at_level(logging.WARNING, logger="api.services.jobs"):
+        assert rewrite_sidecar(rt, record.id, rotate_keyring(rt, actor="system"), actor="system")
+    assert _sidecar(rt, record.id) not in (old, new)
+    events = [getattr(r, "event", None) for r in caplog.records if r.name == "api.services.jobs"]
+    assert events == ["sidecar_old_copies_left"]
+    assert not [p for p in _files(replica) if p.name == new]  # the other store's copy went
 
 
 def test_a_process_started_before_a_rotation_still_reads(rt: Runtime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from catalog import Database, seed_business_types
+from catalog.audit import list_events
 from catalog.models import CopyState, ObjectRole, RecordStatus
 from catalog.objects import (
     NewCopy,
@@ -18,6 +19,7 @@ from catalog.objects import (
     replace_wrapped_key,
     set_copy_state,
     shred_object,
+    supersede_object,
 )
 from catalog.records import NewRecord, create_record, get_record
 from dangan.errors import ConflictError, NotFoundError
@@ -190,3 +192,66 @@ def test_a_rewritten_object_takes_its_new_key_and_copies(database: Database) -> 
                 copies=[NewCopy("primary", True, 1, H1)],
                 actor="worker",
             )
+
+
+def _supersede(db: Database, old: str, new: str, *, replica_ok: bool = True) -> None:
+    with db.write() as s:
+        supersede_object(
+            s,
+            old_object_id=old,
+            object_id=new,
+            key_id="k2",
+            wrapped_key=b"wrapped-" + new.encode(),
+            size=12,
+            plaintext_sha256=H2,
+            copies=[
+                NewCopy("primary", True, 120, H1),
+                NewCopy("replica", replica_ok, 120 if replica_ok else 0, H1 if replica_ok else ""),
+            ],
+            actor="worker",
+        )
+
+
+def test_a_superseding_object_takes_the_old_ones_place(database: Database) -> None:
+    rid = _record(database)
+    _add(database, rid, "o1")
+    _supersede(database, "o1", "o2", replica_ok=False)
+    with database.read() as s:
+        old, new = get_object(s, "o1"), get_object(s, "o2")
+        assert old.is_shredded
+        assert old.copies == ()
+        assert (new.record_id, new.role, new.key_id, new.size) == (rid, old.role, "k2", 12)
+        replica = new.copy_in("replica")
+        assert replica is not None
+        assert (replica.state, replica.ciphertext_sha256) == (CopyState.missing, H1)
+        assert count_objects_by_key(s) == {"k2": 1}
+        assert [c.object_id for c in list_copies(s)] == ["o2", "o2"]
+        [event] = list_events(s, action="object.supersede")
+        assert (event.target, event.detail) == ("object:o1", {"by": "o2"})
+
+
+def test_superseding_a_gone_object_changes_nothing(database: Database) -> None:
+    rid = _record(database)
+    _add(database, rid, "o1")
+    _supersede(database, "o1", "o2")
+    with pytest.raises(NotFoundError):  # superseded already (a second rewrite lost the race)
+        _supersede(database, "o1", "o3")
+    with pytest.raises(NotFoundError):
+        _supersede(database, "nope", "o4")
+    with database.read() as s, pytest.raises(NotFoundError):
+        get_object(s, "o3")
+    no_copy = [NewCopy("primary", False), NewCopy("replica", False)]
+    with pytest.raises(ConflictError), database.write() as s:  # no verified copy: o2 stays
+        supersede_object(
+            s,
+            old_object_id="o2",
+            object_id="o5",
+            key_id="k3",
+            wrapped_key=b"x",
+            size=1,
+            plaintext_sha256=H1,
+            copies=no_copy,
+            actor="worker",
+        )
+    with database.read() as s:
+        assert not get_object(s, "o2").is_shredded
