@@ -39,7 +39,6 @@ __all__ = [
     "objects_of_record",
     "objects_to_rewrap",
     "refresh_record_status",
-    "replace_object_content",
     "replace_wrapped_key",
     "set_copy_state",
     "shred_object",
@@ -302,58 +301,6 @@ def replace_wrapped_key(
     obj.key_id = key_id
     obj.wrapped_key = wrapped_key
     return True
-
-
-def replace_object_content(
-    session: Session,
-    *,
-    object_id: str,
-    key_id: str,
-    wrapped_key: bytes,
-    size: int,
-    plaintext_sha256: str,
-    copies: Sequence[NewCopy],
-    actor: str,
-    now: dt.datetime | None = None,
-) -> ObjectInfo:
-    """Record that an object was written again under the same id (a sealed sidecar
-    regenerated after a key rotation): its new data key, plaintext and copies.
-
-    A copy that failed becomes ``missing`` with the good copy's size and hash, as in
-    :func:`add_object`, so a repair knows what to write; a change of state is audited.
-
-    :raises NotFoundError: no such object, or it was shredded meanwhile.
-    :raises ConflictError: no copy was verified.
-    """
-    obj = session.get(VaultObject, object_id)
-    if obj is None or obj.wrapped_key is None:
-        raise NotFoundError("no such vault object")
-    good = next((c for c in copies if c.ok), None)
-    if good is None:
-        raise ConflictError("an object needs at least one verified copy")
-    at = now or utcnow()
-    obj.key_id = key_id
-    obj.wrapped_key = wrapped_key
-    obj.size = size
-    obj.plaintext_sha256 = plaintext_sha256
-    rows = session.scalars(select(StoredCopy).where(StoredCopy.object_id == object_id))
-    for row in rows:
-        c = next((c for c in copies if c.store == row.store and c.ok), good)
-        row.size, row.ciphertext_sha256 = c.size, c.ciphertext_sha256
-        state = CopyState.ok if c.store == row.store else CopyState.missing
-        row.verified_at = at if state is CopyState.ok else None
-        if row.state != state.value:
-            row.state = state.value
-            record_event(
-                session,
-                actor=actor,
-                action=f"copy.{state.value}",
-                target=f"object:{object_id}",
-                detail={"store": row.store, "reason": "rewritten"},
-                now=at,
-            )
-    session.flush()
-    return get_object(session, object_id)
 
 
 def shred_object(session: Session, *, object_id: str, actor: str) -> None:

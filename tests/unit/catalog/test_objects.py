@@ -15,7 +15,6 @@ from catalog.objects import (
     list_copies,
     objects_to_rewrap,
     refresh_record_status,
-    replace_object_content,
     replace_wrapped_key,
     set_copy_state,
     shred_object,
@@ -139,59 +138,6 @@ def test_rewrap_and_shred(database: Database) -> None:
         assert obj.copies == ()
         assert count_objects_by_key(s) == {"k2": 1}
         assert [c.object_id for c in list_copies(s)] == ["o1", "o1"]
-
-
-def test_a_rewritten_object_takes_its_new_key_and_copies(database: Database) -> None:
-    rid = _record(database)
-    _add(database, rid, "o1")
-    h3 = "c" * 64
-    with database.write() as s:
-        obj = replace_object_content(
-            s,
-            object_id="o1",
-            key_id="k2",
-            wrapped_key=b"new",
-            size=12,
-            plaintext_sha256=H2,
-            copies=[NewCopy("primary", True, 120, h3), NewCopy("replica", False)],
-            actor="worker",
-        )
-        assert (obj.key_id, obj.wrapped_key, obj.size, obj.plaintext_sha256) == (
-            "k2",
-            b"new",
-            12,
-            H2,
-        )
-        primary, replica = obj.copy_in("primary"), obj.copy_in("replica")
-        assert primary is not None
-        assert replica is not None
-        assert (primary.size, primary.ciphertext_sha256, primary.state) == (120, h3, CopyState.ok)
-        assert (replica.size, replica.ciphertext_sha256) == (120, h3)  # what a repair must write
-        assert replica.state is CopyState.missing
-        assert count_objects_by_key(s) == {"k2": 1}
-        with pytest.raises(ConflictError):
-            replace_object_content(
-                s,
-                object_id="o1",
-                key_id="k2",
-                wrapped_key=b"new",
-                size=12,
-                plaintext_sha256=H2,
-                copies=[NewCopy("primary", False), NewCopy("replica", False)],
-                actor="worker",
-            )
-        shred_object(s, object_id="o1", actor="director")
-        with pytest.raises(NotFoundError):
-            replace_object_content(
-                s,
-                object_id="o1",
-                key_id="k3",
-                wrapped_key=b"x",
-                size=1,
-                plaintext_sha256=H1,
-                copies=[NewCopy("primary", True, 1, H1)],
-                actor="worker",
-            )
 
 
 def _supersede(db: Database, old: str, new: str, *, replica_ok: bool = True) -> None:
