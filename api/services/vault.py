@@ -101,28 +101,10 @@ def ensure_store(store: StoreSettings) -> bool:
     :returns: whether a bucket was created; ``fs`` stores are made by ``init`` itself.
     :raises StoreUnavailableError: the server cannot be reached or refuses.
     """
-    if store.kind != "s3" or not store.endpoint:
+    if store.kind != "s3":
         return False
-    from minio import Minio
-    from minio.error import MinioException
-
-    if store.access_key is None or store.secret_key is None:
-        raise StoreUnavailableError("an s3 store needs access and secret keys")
-    client = Minio(
-        store.endpoint,
-        access_key=store.access_key.get_secret_value(),
-        secret_key=store.secret_key.get_secret_value(),
-        secure=store.secure,
-        region=store.region,
-    )
-    try:
-        if client.bucket_exists(store.bucket):
-            return False
-        client.make_bucket(store.bucket)
-    except (MinioException, OSError) as exc:
-        raise StoreUnavailableError(
-            f"s3 store {store.endpoint}/{store.bucket}: cannot create the bucket "
-            f"({type(exc).__name__})"
-        ) from exc
+    backend = build_backend("store", store)
+    if not isinstance(backend, S3Backend) or not backend.ensure_bucket():
+        return False
     log.info("s3 bucket created", extra={"event": "vault_bucket_created", "bucket": store.bucket})
     return True

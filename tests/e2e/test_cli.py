@@ -15,7 +15,7 @@ import pytest
 
 from api.cli import main
 from catalog import open_database
-from tests.services import PostgresServer
+from tests.services import PostgresServer, free_ports
 from tests.tampering import tamper_audit
 
 DANGAN = str(Path(sys.executable).with_name("dangan"))
@@ -225,7 +225,25 @@ def test_errors_are_one_line_with_the_promised_exit_codes(tmp_path: Path) -> Non
     unreachable = sh("user", "list", DANGAN_DATABASE__URL="postgresql://u@127.0.0.1:9/x")
     assert unreachable.returncode == 3
     assert "cannot be reached" in unreachable.stderr
-    for r in (not_initialised, bad_config, usage, missing_pw, unreachable):
+    (dead_port,) = free_ports(1)
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    dead_s3 = sh(
+        "init",
+        "--admin",
+        "root",
+        "--password-file",
+        str(pw),
+        DANGAN_VAULT__REPLICA__KIND="s3",
+        DANGAN_VAULT__REPLICA__ENDPOINT=f"127.0.0.1:{dead_port}",
+        DANGAN_VAULT__REPLICA__ACCESS_KEY="dangan-test-access",
+        DANGAN_VAULT__REPLICA__SECRET_KEY="dangan-test-secret-key",
+        DANGAN_VAULT__REPLICA__SECURE="false",
+    )
+    assert dead_s3.returncode == 3, dead_s3.stderr
+    assert "cannot create the bucket" in dead_s3.stderr
+    assert "dangan-test-secret-key" not in dead_s3.stderr
+    for r in (not_initialised, bad_config, usage, missing_pw, unreachable, dead_s3):
         assert "Traceback" not in r.stderr
 
     version = sh("--version")

@@ -191,6 +191,21 @@ class S3Backend:
 
         return ObjectStream(chunks(), release)
 
+    def ensure_bucket(self) -> bool:
+        """Create the bucket if it is missing; returns whether it was created.
+
+        :raises StoreUnavailableError: the server cannot be reached or refuses.
+        """
+        try:
+            if self._client.bucket_exists(self.bucket):
+                return False
+            self._client.make_bucket(self.bucket)
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise StoreUnavailableError(
+                f"{self.name}: cannot create the bucket ({type(exc).__name__})"
+            ) from exc
+        return True
+
     def stat(self, object_id: str) -> ObjectInfo:
         check_object_id(object_id)
         try:
