@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from api.services.jobs import VAULT_REPLICATE, VAULT_SIDECAR, copies_of, discard_on_error
+from api.services.jobs import VAULT_SIDECAR, discard_on_error, queue_replication, written
 from api.services.runtime import Runtime
 from catalog import (
     Action,
@@ -126,21 +126,10 @@ def _ingest_stream(
             object_id=object_id,
             record_id=record.id,
             role=ObjectRole.original,
-            key_id=result.wrapped_key.key_id,
-            wrapped_key=result.wrapped_key.to_bytes(),
-            size=result.plaintext_size,
-            plaintext_sha256=result.plaintext_sha256,
-            copies=copies_of(result),
+            **written(result),
         )
         status = refresh_record_status(session, record.id)
-        if result.is_under_replicated:
-            rt.enqueue(
-                session,
-                VAULT_REPLICATE,
-                {"object_id": object_id},
-                key=f"replicate:{object_id}",
-                actor=actor,
-            )
+        queue_replication(rt, session, object_id, result, actor=actor)
         rt.enqueue(
             session,
             VAULT_SIDECAR,

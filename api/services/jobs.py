@@ -52,13 +52,14 @@ __all__ = [
     "ObjectPayload",
     "RecordPayload",
     "RewrapPayload",
-    "copies_of",
     "discard_on_error",
+    "queue_replication",
     "restore_copies",
     "rewrap_slice",
     "rewrite_sidecar",
     "sidecar_document",
     "write_sidecar",
+    "written",
 ]
 
 log = logging.getLogger(__name__)
@@ -247,20 +248,9 @@ def write_sidecar(rt: Runtime, archive_code: str, *, actor: str) -> str | None:
             object_id=object_id,
             record_id=record.id,
             role=ObjectRole.sidecar,
-            key_id=result.wrapped_key.key_id,
-            wrapped_key=result.wrapped_key.to_bytes(),
-            size=result.plaintext_size,
-            plaintext_sha256=result.plaintext_sha256,
-            copies=copies_of(result),
+            **written(result),
         )
-        if result.is_under_replicated:
-            rt.enqueue(
-                session,
-                VAULT_REPLICATE,
-                {"object_id": object_id},
-                key=f"replicate:{object_id}",
-                actor=actor,
-            )
+        queue_replication(rt, session, object_id, result, actor=actor)
         record_event(
             session,
             actor=actor,
@@ -301,21 +291,10 @@ def rewrite_sidecar(rt: Runtime, record_id: int, keyring: Keyring, *, actor: str
                 session,
                 old_object_id=sidecar.id,
                 object_id=object_id,
-                key_id=result.wrapped_key.key_id,
-                wrapped_key=result.wrapped_key.to_bytes(),
-                size=result.plaintext_size,
-                plaintext_sha256=result.plaintext_sha256,
-                copies=copies_of(result),
+                **written(result),
                 actor=actor,
             )
-            if result.is_under_replicated:
-                rt.enqueue(
-                    session,
-                    VAULT_REPLICATE,
-                    {"object_id": object_id},
-                    key=f"replicate:{object_id}",
-                    actor=actor,
-                )
+            queue_replication(rt, session, object_id, result, actor=actor)
             record_event(
                 session,
                 actor=actor,
@@ -342,9 +321,30 @@ def rewrite_sidecar(rt: Runtime, record_id: int, keyring: Keyring, *, actor: str
     return True
 
 
-def copies_of(result: WriteResult) -> list[NewCopy]:
-    """The vault's report of a write, as the catalog records it."""
-    return [NewCopy(n, c.ok, c.size or 0, c.sha256 or "") for n, c in result.copies.items()]
+def written(result: WriteResult) -> dict[str, Any]:
+    """The vault's report of a write, as the catalog's ``add_object`` / ``supersede_object``
+    take it: the wrapped key, the plaintext's fixity, and each copy."""
+    return {
+        "key_id": result.wrapped_key.key_id,
+        "wrapped_key": result.wrapped_key.to_bytes(),
+        "size": result.plaintext_size,
+        "plaintext_sha256": result.plaintext_sha256,
+        "copies": [NewCopy(n, c.ok, c.size or 0, c.sha256 or "") for n, c in result.copies.items()],
+    }
+
+
+def queue_replication(
+    rt: Runtime, session: Any, object_id: str, result: WriteResult, *, actor: str
+) -> None:
+    """Owe the store that missed a write its copy (in the transaction that records the write)."""
+    if result.is_under_replicated:
+        rt.enqueue(
+            session,
+            VAULT_REPLICATE,
+            {"object_id": object_id},
+            key=f"replicate:{object_id}",
+            actor=actor,
+        )
 
 
 @contextlib.contextmanager
