@@ -1,0 +1,315 @@
+"""Searching the index under the caller's visibility filter.
+
+The caller (the search service, from the catalog's policy) says which security classes the
+user may see; this module never decides that, it only applies it, and applies it inside the
+collection loop itself: a record of another class is never scored, counted, faceted or used
+to suggest a correction. ``SearchIndex`` keeps one searcher open and refreshes it when the
+index changes, with the per-searcher tables (documents of each class, facet columns) it
+needs to answer in tens of milliseconds on 100,000 records.
+
+Nothing here logs queries or record text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import math
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from whoosh import index as windex
+from whoosh import scoring
+
+from dangan.errors import InvalidInputError, StoreUnavailableError
+from indexer.analyzer import split_terms
+from indexer.model import Facet, Hit, IndexDoc, SearchResults
+from indexer.query import ParsedQuery, compile_query, parse_query
+from indexer.writer import current_generation, delete_docs, rebuild_index, upsert_docs
+
+__all__ = ["MAX_PAGE_SIZE", "SearchIndex"]
+
+MAX_PAGE_SIZE = 100
+MAX_RESULT_WINDOW = 10_000
+#: How far (edits) a "did you mean" may be from what was typed.
+_SUGGEST_DIST = 1
+_SUGGEST_CANDIDATES = 50
+
+
+class _View:
+    """One open searcher and the tables derived from it; replaced when the index changes."""
+
+    def __init__(self, generation: Path, searcher: Any) -> None:
+        self.generation = generation
+        self.searcher = searcher
+        self.allowed: dict[frozenset[str], frozenset[int]] = {}
+        self.columns: dict[str, list[Any]] = {}
+
+    def allowed_docs(self, classes: frozenset[str]) -> frozenset[int]:
+        """The docnums of every live document of a visible class."""
+        docs = self.allowed.get(classes)
+        if docs is None:
+            reader = self.searcher.reader()
+            ids: set[int] = set()
+            for cls in classes:
+                if reader.doc_frequency("security_class", cls):
+                    ids.update(reader.postings("security_class", cls).all_ids())
+            docs = frozenset(ids)
+            self.allowed[classes] = docs
+        return docs
+
+    def column(self, field: str) -> list[Any]:
+        """The values of a column field for every docnum, read once per searcher."""
+        values = self.columns.get(field)
+        if values is None:
+            values = list(self.searcher.reader().column_reader(field))
+            self.columns[field] = values
+        return values
+
+
+class SearchIndex:
+    """The records index in one directory; see :mod:`indexer.writer` for its layout.
+
+    Safe to share between threads (searches are serialised on one searcher) and between
+    processes (writes take Whoosh's lock).
+    """
+
+    def __init__(self, path: Path, *, lock_timeout: float = 30.0, rebuild_procs: int = 1) -> None:
+        """Use :meth:`open`.
+
+        :param path: the index directory.
+        :param lock_timeout: seconds a write waits for another writer before giving up.
+        :param rebuild_procs: writer processes for :meth:`rebuild`.
+        """
+        self.path = path
+        self.lock_timeout = lock_timeout
+        self.rebuild_procs = rebuild_procs
+        self._lock = threading.Lock()
+        self._view: _View | None = None
+        self._weighting = scoring.BM25F()
+
+    @classmethod
+    def open(cls, path: Path, *, lock_timeout: float = 30.0, rebuild_procs: int = 1) -> SearchIndex:
+        """Open the index at ``path``, creating an empty one if there is none.
+
+        :param path: the index directory (local disk; derived data).
+        :param lock_timeout: seconds a write waits for another writer before giving up.
+        :param rebuild_procs: writer processes for :meth:`rebuild`.
+        :raises StoreUnavailableError: the directory cannot be created or read.
+        """
+        current_generation(path)
+        return cls(path, lock_timeout=lock_timeout, rebuild_procs=rebuild_procs)
+
+    def close(self) -> None:
+        """Close the open searcher; the next search opens a new one."""
+        with self._lock:
+            if self._view is not None:
+                self._view.searcher.close()
+                self._view = None
+
+    # -- writing -------------------------------------------------------------------------
+
+    def add(self, docs: Iterable[IndexDoc]) -> int:
+        """Add or replace records, matched on ``record_id``, in one commit.
+
+        :param docs: the records; if one id comes twice, the last wins.
+        :raises StoreUnavailableError: another writer held the lock past ``lock_timeout``.
+        """
+        return upsert_docs(self.path, docs, timeout=self.lock_timeout)
+
+    def delete(self, record_ids: Iterable[int]) -> int:
+        """Remove records; returns how many were in the index.
+
+        :param record_ids: the ids; unknown ones are ignored.
+        :raises StoreUnavailableError: another writer held the lock past ``lock_timeout``.
+        """
+        return delete_docs(self.path, record_ids, timeout=self.lock_timeout)
+
+    def rebuild(self, docs: Iterable[IndexDoc]) -> int:
+        """Index ``docs`` into a fresh generation and swap it in atomically.
+
+        Searches keep answering from the old generation until the swap; writes wait for the
+        rebuild (and give up after ``lock_timeout``).
+
+        :param docs: every record, each id once, streamed.
+        :raises InvalidInputError: an id came twice; the old index stays in use.
+        :raises StoreUnavailableError: another writer held the lock past ``lock_timeout``.
+        """
+        return rebuild_index(self.path, docs, timeout=self.lock_timeout, procs=self.rebuild_procs)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _fresh_view(self) -> _View:
+        """The open view, refreshed if a commit or a rebuild happened since."""
+        generation = current_generation(self.path)
+        view = self._view
+        try:
+            if view is None or view.generation != generation:
+                if view is not None:
+                    view.searcher.close()
+                ix = windex.open_dir(str(generation))
+                view = _View(generation, ix.searcher(weighting=self._weighting))
+            else:
+                searcher = view.searcher.refresh()
+                if searcher is not view.searcher:
+                    view = _View(generation, searcher)
+        except (OSError, windex.IndexError) as exc:
+            self._view = None
+            raise StoreUnavailableError("search index unreadable") from exc
+        self._view = view
+        return view
+
+    def doc_count(self) -> int:
+        """How many records the index holds, of every class (for operators, not users)."""
+        with self._lock:
+            return int(self._fresh_view().searcher.doc_count())
+
+    def search(
+        self,
+        query: str | ParsedQuery,
+        *,
+        visible_classes: frozenset[str],
+        page: int = 1,
+        page_size: int = 10,
+        facets: bool = True,
+    ) -> SearchResults:
+        """Find records, best first, among those of the visible security classes only.
+
+        :param query: the search box's text, or a query from :func:`parse_query`.
+        :param visible_classes: the security classes this user may see (from the policy).
+        :param page: 1-based page number.
+        :param page_size: hits per page, at most :data:`MAX_PAGE_SIZE`.
+        :param facets: whether to count matches per business type and year.
+        :raises InvalidInputError: bad query syntax, or a page out of range.
+        :raises StoreUnavailableError: the index cannot be read.
+        """
+        parsed = parse_query(query) if isinstance(query, str) else query
+        if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidInputError(f"page must be >= 1 and page_size 1..{MAX_PAGE_SIZE}")
+        if page * page_size > MAX_RESULT_WINDOW:
+            raise InvalidInputError(f"results beyond the first {MAX_RESULT_WINDOW} are not shown")
+        with self._lock:
+            view = self._fresh_view()
+            allowed = view.allowed_docs(frozenset(visible_classes))
+            matched, top = _collect(view.searcher, compile_query(parsed), allowed, page * page_size)
+            shown = top[(page - 1) * page_size : page * page_size]
+            hits = tuple(_hit(view.searcher, docnum, score) for score, docnum in shown)
+            facet_counts: dict[str, tuple[Facet, ...]] = {}
+            if facets and matched:
+                facet_counts = _facets(view, matched)
+            suggestion = None
+            if not matched:
+                suggestion = _suggest(view, parsed, allowed)
+        total = len(matched)
+        return SearchResults(
+            total=total,
+            hits=hits,
+            facets=facet_counts,
+            suggestion=suggestion,
+            query=parsed,
+            page=page,
+            page_size=page_size,
+            pages=math.ceil(total / page_size),
+        )
+
+
+def _collect(
+    searcher: Any, q: Any, allowed: frozenset[int], limit: int
+) -> tuple[list[int], list[tuple[float, int]]]:
+    """Every visible matching docnum, and the best ``limit`` as ``(score, docnum)``, best first.
+
+    Each segment is searched with its own matcher, as Whoosh's collectors do; documents outside
+    ``allowed`` are skipped before they are scored.
+    """
+    context = searcher.context()
+    matched: list[int] = []
+    heap: list[tuple[float, int]] = []
+    push, replace = heapq.heappush, heapq.heapreplace
+    for sub, offset in searcher.leaf_searchers():
+        m = q.matcher(sub, context)
+        while m.is_active():
+            docnum = m.id() + offset
+            if docnum in allowed:
+                matched.append(docnum)
+                score = m.score()
+                # Ties go to the lower docnum: (score, -docnum) orders them in the heap.
+                if len(heap) < limit:
+                    push(heap, (score, -docnum))
+                elif (score, -docnum) > heap[0]:
+                    replace(heap, (score, -docnum))
+            m.next()
+    top = sorted(heap, reverse=True)
+    return matched, [(score, -neg) for score, neg in top]
+
+
+def _hit(searcher: Any, docnum: int, score: float) -> Hit:
+    stored = searcher.stored_fields(docnum)
+    return Hit(record_id=int(stored["record_id"]), archive_code=stored["archive_code"], score=score)
+
+
+def _facets(view: _View, matched: list[int]) -> dict[str, tuple[Facet, ...]]:
+    """Counts per business type (most first) and per year (newest first) of ``matched``."""
+    types = view.column("business_type")
+    years = view.column("year")
+    type_counts = Counter(map(types.__getitem__, matched))
+    year_counts = Counter(map(years.__getitem__, matched))
+    by_type = sorted(type_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {
+        "business_type": tuple(
+            Facet(value=v.decode() if isinstance(v, bytes) else str(v), count=n) for v, n in by_type
+        ),
+        "year": tuple(
+            Facet(value=str(y), count=n) for y, n in sorted(year_counts.items(), reverse=True)
+        ),
+    }
+
+
+def _candidates(view: _View, term: str) -> list[str]:
+    """Index words one edit from ``term`` that could replace it, from the whole lexicon.
+
+    Which candidate is offered is decided by visible hits alone (see :func:`_suggest`).
+    """
+    terms = split_terms(term)
+    if len(terms) != 1 and not term.isascii():
+        field = "name_key"  # a Chinese name typed with a wrong character
+    elif len(terms) == 1 and term.isascii() and term.isalnum():
+        field = "student" if term.isdigit() else "body"
+    else:
+        return []
+    corrector = view.searcher.corrector(field)
+    found = corrector.suggest(term.lower(), limit=_SUGGEST_CANDIDATES, maxdist=_SUGGEST_DIST)
+    return [c for c in found if c != term.lower() and c.isascii() == term.isascii()]
+
+
+def _suggest(view: _View, parsed: ParsedQuery, allowed: frozenset[int]) -> str | None:
+    """A query one corrected word away that has visible hits, or ``None``.
+
+    Candidates come from the index's lexicon, which knows every class; each is tried under the
+    same visibility filter, and the one with the most visible hits wins, so a record the user
+    cannot see never decides what is offered.
+    """
+    best: tuple[int, str] | None = None
+    for kind, words in (("terms", parsed.terms), ("students", parsed.students)):
+        for i, word in enumerate(words):
+            for candidate in _candidates(view, word):
+                replaced = (*words[:i], candidate, *words[i + 1 :])
+                text = parsed.text.replace(word, candidate, 1)
+                if kind == "terms":
+                    alternative = dataclasses.replace(parsed, text=text, terms=replaced)
+                else:
+                    alternative = dataclasses.replace(parsed, text=text, students=replaced)
+                count = _count(view.searcher, compile_query(alternative), allowed)
+                if count and (best is None or (-count, text) < (-best[0], best[1])):
+                    best = (count, text)
+    return best[1] if best else None
+
+
+def _count(searcher: Any, q: Any, allowed: frozenset[int]) -> int:
+    context = searcher.boolean_context()
+    count = 0
+    for sub, offset in searcher.leaf_searchers():
+        count += sum(1 for d in q.matcher(sub, context).all_ids() if d + offset in allowed)
+    return count
