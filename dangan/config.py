@@ -24,6 +24,7 @@ from dangan.errors import ConfigError
 
 __all__ = [
     "DatabaseSettings",
+    "IntakeSettings",
     "OcrSettings",
     "ServerSettings",
     "Settings",
@@ -79,9 +80,17 @@ class DatabaseSettings(_Section):
     pool_size: int = Field(default=5, ge=1, le=100)
 
 
+class IntakeSettings(_Section):
+    """What an upload may be. The pixel limit of a page is ``ocr.max_image_pixels``."""
+
+    max_bytes: int = Field(default=500 * 1024 * 1024, ge=1)
+    max_pages: int = Field(default=200, ge=1)
+
+
 class OcrSettings(_Section):
     """How scans are read."""
 
+    engine: Literal["tesseract", "rapidocr"] = "rapidocr"
     languages: str = "chi_sim+eng"
     max_image_pixels: int = Field(default=200_000_000, ge=1_000_000)
     jobs: int = Field(default=0, ge=0, description="0 = one per core")
@@ -141,6 +150,7 @@ class Settings(BaseSettings):
     )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
