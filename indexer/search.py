@@ -152,10 +152,12 @@ class SearchIndex:
                     view.searcher.close()
                 ix = windex.open_dir(str(generation))
                 view = _View(generation, ix.searcher(weighting=self._weighting))
-            else:
-                searcher = view.searcher.refresh()
-                if searcher is not view.searcher:
-                    view = _View(generation, searcher)
+            elif not view.searcher.up_to_date():
+                # Not Searcher.refresh(): it reuses the reader of a segment whose deletions
+                # changed, and a deleted or replaced record would still match.
+                view.searcher.close()
+                ix = windex.open_dir(str(generation))
+                view = _View(generation, ix.searcher(weighting=self._weighting))
         except (OSError, windex.IndexError) as exc:
             self._view = None
             raise StoreUnavailableError("search index unreadable") from exc
