@@ -7,6 +7,8 @@ only chains them. Everything stays in memory, and nothing here logs what a page 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image
 
@@ -51,8 +53,9 @@ def _from_text_layer(data: bytes, index: int) -> PageResult | None:
         confidence=1.0,
         rotation=0,
         skew=0.0,
-        width=round(width * PDF_DPI / 72),
-        height=round(height * PDF_DPI / 72),
+        # The size pdfium renders the page at (it rounds up), as page_image will give it.
+        width=math.ceil(width * PDF_DPI / 72),
+        height=math.ceil(height * PDF_DPI / 72),
         engine="text_layer",
         needs_review=False,
     )
