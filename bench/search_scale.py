@@ -179,7 +179,7 @@ def generate(n: int, corpus: Path, seed: int = 9) -> list[IndexDoc]:
                 security_class="contract" if contract else "internal",
                 student_name=None if contract else name,
                 student_no=None if contract else number,
-                paper_location=f"{rng.choice('ABC')}室-柜{rng.randint(1, 9)}-盒{rng.randint(1, 40)}",
+                paper_location=f"{rng.choice('ABC')}室-柜{rng.randint(1, 9)}-盒{rng.randrange(40)}",
                 pages=pages,
             )
         )
