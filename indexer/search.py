@@ -25,7 +25,7 @@ from whoosh import index as windex
 from whoosh import scoring
 
 from dangan.errors import InvalidInputError, StoreUnavailableError
-from indexer.analyzer import split_terms
+from indexer.analyzer import is_cjk
 from indexer.model import Facet, Hit, IndexDoc, SearchResults
 from indexer.query import ParsedQuery, compile_query, parse_query
 from indexer.writer import current_generation, delete_docs, rebuild_index, upsert_docs
@@ -274,11 +274,10 @@ def _candidates(view: _View, term: str) -> list[str]:
 
     Which candidate is offered is decided by visible hits alone (see :func:`_suggest`).
     """
-    terms = split_terms(term)
-    if len(terms) != 1 and not term.isascii():
-        field = "name_key"  # a Chinese name typed with a wrong character
-    elif len(terms) == 1 and term.isascii() and term.isalnum():
+    if term.isascii() and term.isalnum():
         field = "student" if term.isdigit() else "body"
+    elif 2 <= len(term) <= 4 and all(map(is_cjk, term)):
+        field = "name_key"  # a Chinese name typed with a wrong character
     else:
         return []
     corrector = view.searcher.corrector(field)

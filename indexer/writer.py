@@ -261,6 +261,10 @@ def rebuild_index(
             raise
         writer.commit()
         _write_current(root, new.name)
+    except OSError as exc:
+        if new is not None:
+            shutil.rmtree(new, ignore_errors=True)
+        raise StoreUnavailableError("search index could not be rebuilt") from exc
     except BaseException:
         if new is not None:
             shutil.rmtree(new, ignore_errors=True)

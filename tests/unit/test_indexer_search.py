@@ -6,8 +6,9 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
+from whoosh import index as windex
 
-from dangan.errors import InvalidInputError
+from dangan.errors import InvalidInputError, StoreUnavailableError
 from indexer import IndexDoc, SearchIndex
 
 INTERNAL = frozenset({"internal"})
@@ -175,6 +176,8 @@ def test_facets_count_visible_matches_only(index: SearchIndex) -> None:
 
 def test_did_you_mean_offers_only_visible_names(index: SearchIndex) -> None:
     assert index.search("金艳汉", visible_classes=INTERNAL).suggestion == "金艳涵"
+    assert index.search("万蓝 荣获", visible_classes=INTERNAL).suggestion == "万兰 荣获"
+    assert index.search("2015013502", visible_classes=INTERNAL).suggestion == "2015013501"
     index.add(
         [
             doc(
@@ -221,3 +224,16 @@ def test_two_processes_adding_at_once_both_land(tmp_path: Path) -> None:
         p.join(60)
         assert p.exitcode == 0
     assert SearchIndex.open(path).doc_count() == 10
+
+
+def test_a_write_gives_up_when_another_writer_holds_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    ix = SearchIndex.open(path, lock_timeout=0.2)
+    generation = path / (path / "CURRENT").read_text()
+    holder = windex.open_dir(str(generation)).writer()
+    try:
+        with pytest.raises(StoreUnavailableError):
+            ix.add([doc(1)])
+    finally:
+        holder.cancel()
+    assert ix.add([doc(1)]) == 1
