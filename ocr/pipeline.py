@@ -16,7 +16,7 @@ from ocr.deskew import estimate_skew, level, rotate_array
 from ocr.engines import get_engine
 from ocr.engines.base import join_line
 from ocr.orient import detect_rotation
-from ocr.preprocess import ink_mask, normalise_light, to_gray
+from ocr.preprocess import ink_mask, normalise_light, remove_rules, to_gray
 from ocr.rasterize import PDF_DPI, load_page, page_count, text_layer
 from ocr.result import PageResult, Word
 
@@ -94,7 +94,7 @@ def read_page(
     turned = np.ascontiguousarray(np.rot90(gray, k=-(rotation // 90)))
     skew = estimate_skew(ink_mask(turned))
     page = rotate_array(turned, skew)
-    read = ocr_engine.recognize(page)
+    read = ocr_engine.recognize(remove_rules(page))
     height, width = page.shape
     return PageResult(
         text=read.text,

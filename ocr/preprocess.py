@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-__all__ = ["Gray", "ink_mask", "normalise_light", "shrink", "to_gray"]
+__all__ = ["Gray", "ink_mask", "normalise_light", "remove_rules", "shrink", "to_gray"]
 
 Gray = npt.NDArray[np.uint8]
 
@@ -58,6 +58,30 @@ def normalise_light(gray: Gray) -> Gray:
     # Paper is the most common tone; make it white.
     paper = max(1.0, float(np.percentile(flat, 60)))
     return np.asarray(np.clip(flat.astype(np.float32) * (255.0 / paper), 0, 255), dtype=np.uint8)
+
+
+def remove_rules(gray: Gray) -> Gray:
+    """The page with the ruled lines of forms and tables turned to paper.
+
+    A rule is a run of ink much longer than any stroke of a character (a twentieth of the
+    page's width or height); OCR engines read rules as strings of 一, 丨 or ``|`` and lose the
+    cells' text between them.
+    """
+    height, width = gray.shape
+    ink = cv2.adaptiveThreshold(
+        gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 20
+    )
+    across = cv2.getStructuringElement(cv2.MORPH_RECT, (max(40, width // 20), 1))
+    down = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(40, height // 20)))
+    rules = cv2.morphologyEx(ink, cv2.MORPH_OPEN, across) | cv2.morphologyEx(
+        ink, cv2.MORPH_OPEN, down
+    )
+    if not rules.any():
+        return gray
+    rules = cv2.dilate(rules, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
+    cleaned = gray.copy()
+    cleaned[rules > 0] = 255
+    return cleaned
 
 
 def shrink(gray: Gray, max_side: int) -> Gray:
