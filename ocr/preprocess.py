@@ -73,8 +73,8 @@ def remove_rules(gray: Gray) -> Gray:
     )
     across = cv2.getStructuringElement(cv2.MORPH_RECT, (max(40, width // 20), 1))
     down = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(40, height // 20)))
-    rules = cv2.morphologyEx(ink, cv2.MORPH_OPEN, across) | cv2.morphologyEx(
-        ink, cv2.MORPH_OPEN, down
+    rules = cv2.bitwise_or(
+        cv2.morphologyEx(ink, cv2.MORPH_OPEN, across), cv2.morphologyEx(ink, cv2.MORPH_OPEN, down)
     )
     if not rules.any():
         return gray
