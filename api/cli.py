@@ -60,7 +60,13 @@ from catalog import (
 )
 from dangan import __version__
 from dangan.config import load_settings
-from dangan.errors import CorruptDataError, ExitCode, InvalidInputError, PermissionDeniedError
+from dangan.errors import (
+    CorruptDataError,
+    DanganError,
+    ExitCode,
+    InvalidInputError,
+    PermissionDeniedError,
+)
 from vault import Keyring
 
 __all__ = ["cli", "main"]
@@ -529,6 +535,11 @@ def _read_manifest(path: Path, defaults: dict[str, Any]) -> list[tuple[Path, New
     help='JSON lines: {"file": path relative to the manifest, "type", "year", ... and '
     'optionally a legacy "archive_code"}; the options above are the defaults.',
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Store a scan even when a record with the same content exists already.",
+)
 @_actor_option
 @pass_state
 def ingest(
@@ -542,9 +553,17 @@ def ingest(
     security_class: str | None,
     paper_location: str | None,
     manifest: Path | None,
+    force: bool,
     actor: str | None,
 ) -> None:
-    """Store scans encrypted in both stores; print each new record's archive code."""
+    """Store scans encrypted in both stores; print each new record's archive code.
+
+    Each file must be a PDF, PNG, JPEG or TIFF (told by its bytes, not its name) within the
+    intake limits (intake.max_bytes, intake.max_pages, ocr.max_image_pixels). A file that is
+    refused, or whose content is already archived (unless --force), stops the command with
+    its reason (exit 2, or 6 for a duplicate) and leaves nothing behind; the codes printed
+    before it stand.
+    """
     if not files and manifest is None:
         raise InvalidInputError("give FILE... or --manifest")
     given = {
@@ -575,7 +594,13 @@ def ingest(
         items.extend(_read_manifest(manifest, defaults))
     who, person = _person(st, actor)
     for file, new in items:
-        info = ingest_scan(st.rt, file, new, actor=who, user=person)
+        try:
+            info = ingest_scan(
+                st.rt, file, new, actor=who, user=person, upload_name=file.name, force=force
+            )
+        except DanganError:
+            click.echo(f"{file}: not stored", err=True)  # which one; the reason follows
+            raise
         click.echo(info.archive_code)
         if info.status is RecordStatus.under_replicated:
             click.echo(f"warning: {info.archive_code} is under-replicated", err=True)

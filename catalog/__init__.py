@@ -16,6 +16,7 @@ from catalog.audit import (
     verify_chain,
 )
 from catalog.codes import ArchiveCode, allocate_code, claim_code, next_serial, parse_code
+from catalog.content import find_record_by_content
 from catalog.db import Database, open_database
 from catalog.handlers import AUDIT_VERIFY, AuditVerifyPayload
 from catalog.jobs import (
@@ -82,6 +83,7 @@ from catalog.policy import (
 )
 from catalog.records import (
     NewRecord,
+    RecordContent,
     RecordInfo,
     create_record,
     get_record,
@@ -132,6 +134,7 @@ __all__ = [
     "Permit",
     "PermitCondition",
     "PolicyRule",
+    "RecordContent",
     "RecordInfo",
     "RecordStatus",
     "Retention",
@@ -157,6 +160,7 @@ __all__ = [
     "describe_error",
     "enqueue",
     "fail",
+    "find_record_by_content",
     "get_business_type",
     "get_job",
     "get_object",

@@ -21,6 +21,7 @@ from dangan.errors import InvalidInputError, NotFoundError
 
 __all__ = [
     "NewRecord",
+    "RecordContent",
     "RecordInfo",
     "create_record",
     "get_record",
@@ -46,6 +47,17 @@ class NewRecord:
 
 
 @dataclass(frozen=True)
+class RecordContent:
+    """What intake learned of the scan itself: set once, when the record is created."""
+
+    content_type: str
+    size: int  # bytes of the original
+    plaintext_sha256: str  # of the original; duplicate uploads are found by it
+    page_count: int
+    upload_name: str | None = None  # sanitised (``api.services.names``); holds names: never log
+
+
+@dataclass(frozen=True)
 class RecordInfo:
     id: int
     archive_code: str
@@ -60,6 +72,11 @@ class RecordInfo:
     status: RecordStatus
     created_at: dt.datetime
     created_by: int | None  # the user who entered it (the policy's "own draft" rule)
+    content_type: str | None = None
+    size: int | None = None
+    plaintext_sha256: str | None = None
+    page_count: int = 0
+    upload_name: str | None = None
 
 
 def _info(record: Record, business_type: str) -> RecordInfo:
@@ -77,13 +94,25 @@ def _info(record: Record, business_type: str) -> RecordInfo:
         status=RecordStatus(record.status),
         created_at=record.created_at,
         created_by=record.created_by,
+        content_type=record.content_type,
+        size=record.size,
+        plaintext_sha256=record.plaintext_sha256,
+        page_count=record.page_count or 0,
+        upload_name=record.upload_name,
     )
 
 
 def create_record(
-    session: Session, new: NewRecord, *, actor: str, actor_id: int | None = None
+    session: Session,
+    new: NewRecord,
+    *,
+    actor: str,
+    actor_id: int | None = None,
+    content: RecordContent | None = None,
 ) -> RecordInfo:
     """Create a ``pending`` record with its archive code, audited in the same transaction.
+
+    :param content: what intake found in the scan (type, size, hash, pages, upload name).
 
     :raises InvalidInputError: unknown type, implausible year, malformed legacy code, a legacy
         code whose type or year differs from the record's, a contract-class type filed with a
@@ -128,6 +157,12 @@ def create_record(
         status=RecordStatus.pending.value,
         created_by=actor_id,
     )
+    if content is not None:
+        record.content_type = content.content_type
+        record.size = content.size
+        record.plaintext_sha256 = content.plaintext_sha256
+        record.page_count = content.page_count
+        record.upload_name = content.upload_name
     session.add(record)
     session.flush()
     record_event(

@@ -1,69 +1,91 @@
-"""Intake: a scan becomes a record with two encrypted, verified copies.
+"""Intake: an upload becomes a record with two encrypted, verified copies, or nothing at all.
 
-The vault is written first (under a fresh object id), then one catalog transaction creates the
-record, remembers the object and its copies, sets the record's status and queues what is owed
-(replication when a store was down, the metadata sidecar). If that transaction fails, the copies
-just written are deleted: there is never an orphan object nor a record without its scan.
+One function, :func:`ingest`, serves the CLI and the API. Its steps, each of which may refuse
+the upload with a reason:
 
-The file is streamed in ``vault.CHUNK`` pieces and never read whole. Nothing here logs a file
-name, a title or a name: they hold students' names.
+1. the upload is streamed once into a private temporary directory (mode 0700, removed in
+   ``finally``: the one place plaintext touches the disk), hashed and counted on the way; its
+   first bytes decide its type (PDF, PNG, JPEG, TIFF; the name is never trusted) and reading
+   stops as soon as ``intake.max_bytes`` is passed;
+2. :func:`ocr.inspect.inspect_scan` opens it for real: pages are counted against
+   ``intake.max_pages``, every page's size against ``ocr.max_image_pixels``, every image frame
+   is decoded (a truncated JPEG is refused here, not by OCR later);
+3. the same content (plaintext SHA-256) already in a live record is refused with that record's
+   code, unless the caller forces it;
+4. the vault is written from the temporary copy (under a fresh object id), then one catalog
+   transaction creates the record with what intake learned (type, size, hash, pages, sanitised
+   upload name), remembers the object and its copies, and queues what is owed: replication
+   when a store was down, the metadata sidecar, and the OCR pipeline's first job. If that
+   transaction fails, the copies just written are deleted.
+
+A refused or failed upload therefore leaves no record, no object, no copy, no job and no
+temporary file. Nothing here logs a file name, a title or a name: they hold students' names.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from api.services.jobs import VAULT_SIDECAR, discard_on_error, queue_replication, written
+from api.services.names import sanitize_upload_name
 from api.services.runtime import Runtime
 from catalog import (
     Action,
     NewRecord,
     ObjectRole,
+    RecordContent,
     RecordInfo,
     UserInfo,
     add_object,
     audit_denied,
     create_record,
+    find_record_by_content,
     get_business_type,
     refresh_record_status,
     require,
+    visible_classes,
 )
-from dangan.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from dangan.errors import (
+    ConflictError,
+    CorruptDataError,
+    DanganError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    StoreUnavailableError,
+)
+from ocr.inspect import (
+    MEDIA_TYPES,
+    ScanInfo,
+    inspect_scan,
+    limit_pillow_pixels,
+    sniff_media_type,
+)
 from vault import CHUNK, new_object_id
 
-__all__ = ["MEDIA_TYPES", "ingest", "sniff_media_type"]
+__all__ = ["MEDIA_TYPES", "Upload", "ingest", "receive_upload", "sniff_media_type"]
 
 log = logging.getLogger(__name__)
 
-# The scans an office makes, told apart by their first bytes (never by the file name).
-MEDIA_TYPES: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-)
+# Enough of the head to tell every accepted and every recognised refused type apart.
+_SNIFF_BYTES = 512
 
 
-def sniff_media_type(head: bytes) -> str:
-    """The media type of a scan from its first bytes.
+@dataclass(frozen=True)
+class Upload:
+    """An upload received whole into the private temporary directory."""
 
-    :raises InvalidInputError: not a PDF, PNG, JPEG or TIFF (an empty file included).
-    """
-    for magic, media_type in MEDIA_TYPES:
-        if head.startswith(magic):
-            return media_type
-    raise InvalidInputError("not a scan dangan takes: PDF, PNG, JPEG or TIFF")
-
-
-def _chunks(stream: BinaryIO, first: bytes) -> Iterator[bytes]:
-    yield first
-    while piece := stream.read(CHUNK):
-        yield piece
+    path: Path
+    media_type: str
+    size: int
+    plaintext_sha256: str
 
 
 def ingest(
@@ -73,18 +95,28 @@ def ingest(
     *,
     actor: str,
     user: UserInfo | None = None,
+    upload_name: str | None = None,
+    force: bool = False,
 ) -> RecordInfo:
-    """Store a scan in both stores and create its record; return the record.
+    """Check an upload, store it in both stores and create its record; return the record.
 
-    :param source: a path, or a binary stream the caller opened (and closes).
+    :param source: a path, or a binary stream the caller opened (and closes); read once.
+    :param new: the record's catalog fields.
     :param actor: the name the audit trail records.
     :param user: the person intake is done for, checked by the policy
         (:attr:`Action.record_create` on the record's security class); ``None`` for the
         operator's own scripts, audited as ``actor``.
-    :raises InvalidInputError: not a scan, unknown business type, a bad year or legacy code.
+    :param upload_name: the name the client gave the file; kept sanitised on the record
+        (:func:`api.services.names.sanitize_upload_name`), never used to decide the type.
+    :param force: store it even when a live record has the same content.
+    :raises InvalidInputError: empty, not a scan, unreadable (truncated, damaged,
+        password-protected), over a limit (bytes, pages, pixels per page), an unknown
+        business type, a bad year or legacy code.
     :raises PermissionDeniedError: ``user`` may not create such a record.
-    :raises ConflictError: the legacy archive code is taken.
-    :raises StoreUnavailableError: neither store took the copy; nothing is left behind.
+    :raises ConflictError: the same content is in a live record (named when ``user`` may see
+        it), or the legacy archive code is taken.
+    :raises StoreUnavailableError: neither store took the copy, or no room for the upload in
+        the temporary directory; nothing is left behind.
     """
     with rt.db.read() as session:
         try:
@@ -102,25 +134,151 @@ def ingest(
             with rt.db.write() as session:
                 audit_denied(session, user, Action.record_create, None, error=exc)
             raise
-    if isinstance(source, Path):
-        try:
-            with source.open("rb") as stream:
-                return _ingest_stream(rt, stream, new, actor=actor, user=user)
-        except OSError as exc:
-            raise InvalidInputError(f"cannot read {source}: {exc.strerror}") from None
-    return _ingest_stream(rt, source, new, actor=actor, user=user)
+    try:
+        if isinstance(source, Path):
+            try:
+                stream = source.open("rb")
+            except OSError as exc:
+                raise InvalidInputError(f"cannot read {source}: {exc.strerror}") from None
+            with stream:
+                return _ingest_stream(rt, stream, new, actor, user, upload_name, force)
+        return _ingest_stream(rt, source, new, actor, user, upload_name, force)
+    except DanganError as exc:
+        log.info("upload refused", extra={"event": "intake_refused", "error": exc.code})
+        raise
 
 
 def _ingest_stream(
-    rt: Runtime, stream: BinaryIO, new: NewRecord, *, actor: str, user: UserInfo | None
+    rt: Runtime,
+    stream: BinaryIO,
+    new: NewRecord,
+    actor: str,
+    user: UserInfo | None,
+    upload_name: str | None,
+    force: bool,
 ) -> RecordInfo:
-    first = stream.read(CHUNK)
-    sniff_media_type(first)
+    limits = rt.settings.intake
+    max_page_pixels = rt.settings.ocr.max_image_pixels
+    limit_pillow_pixels(max_page_pixels)
+    with tempfile.TemporaryDirectory(prefix="dangan-intake-") as tmp:
+        upload = receive_upload(stream, Path(tmp), max_bytes=limits.max_bytes)
+        scan = inspect_scan(
+            upload.path,
+            upload.media_type,
+            max_pages=limits.max_pages,
+            max_page_pixels=max_page_pixels,
+        )
+        content = _content(upload, scan, sanitize_upload_name(upload_name, upload.media_type))
+        if not force:
+            with rt.db.read() as session:
+                _refuse_duplicate(session, upload.plaintext_sha256, user)
+        return _store(rt, upload, new, content, actor=actor, user=user, force=force)
+
+
+def receive_upload(stream: BinaryIO, directory: Path, *, max_bytes: int) -> Upload:
+    """Copy an upload into ``directory`` in :data:`vault.CHUNK` pieces, hashing and counting.
+
+    The type is sniffed as soon as the first bytes are in, so a refused type is not read
+    further; reading stops as soon as ``max_bytes`` is passed. On a refusal the partial file
+    stays in ``directory``, which the caller removes.
+
+    :param directory: a private directory (mode 0700) the caller removes afterwards.
+    :param max_bytes: the largest upload accepted.
+    :raises InvalidInputError: empty, not a scan, over ``max_bytes``, or unreadable.
+    :raises StoreUnavailableError: the temporary directory has no room for it.
+    """
+    path = directory / "upload"
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    media_type: str | None = None
+    with path.open("xb") as out:
+        while True:
+            try:
+                piece = stream.read(CHUNK)
+            except OSError as exc:
+                raise InvalidInputError(f"the upload could not be read: {exc.strerror}") from None
+            if not piece:
+                break
+            size += len(piece)
+            if size > max_bytes:
+                raise InvalidInputError(
+                    f"the file is too large: over the limit of {max_bytes:,} bytes"
+                )
+            if media_type is None:
+                head += piece[: _SNIFF_BYTES - len(head)]
+                if len(head) >= _SNIFF_BYTES:
+                    media_type = sniff_media_type(head)
+            digest.update(piece)
+            try:
+                out.write(piece)
+            except OSError as exc:
+                raise StoreUnavailableError(
+                    f"no room for the upload in the temporary directory: {exc.strerror}"
+                ) from None
+    if media_type is None:
+        media_type = sniff_media_type(head)  # a short file, or an empty one
+    return Upload(path, media_type, size, digest.hexdigest())
+
+
+def _content(upload: Upload, scan: ScanInfo, name: str) -> RecordContent:
+    return RecordContent(
+        content_type=upload.media_type,
+        size=upload.size,
+        plaintext_sha256=upload.plaintext_sha256,
+        page_count=scan.pages,
+        upload_name=name,
+    )
+
+
+def _refuse_duplicate(session: Any, plaintext_sha256: str, user: UserInfo | None) -> None:
+    """Refuse content a live record has already; name it only to someone who may see it."""
+    existing = find_record_by_content(session, plaintext_sha256)
+    if existing is None:
+        return
+    if user is not None and existing.security_class not in visible_classes(user):
+        raise ConflictError(
+            "this scan is already archived in a record you may not see; ask a director"
+        )
+    raise ConflictError(
+        f"this scan is already archived as {existing.archive_code}; force it to store it again"
+    )
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while piece := fh.read(CHUNK):
+            yield piece
+
+
+def _store(
+    rt: Runtime,
+    upload: Upload,
+    new: NewRecord,
+    content: RecordContent,
+    *,
+    actor: str,
+    user: UserInfo | None,
+    force: bool,
+) -> RecordInfo:
+    # Imported here: the pipeline imports this module (for sniffing) at its top.
+    from api.services.pipeline import OCR_RASTERIZE
+
     vault = rt.vault
     object_id = new_object_id()
-    result = vault.write(object_id, _chunks(stream, first))
+    result = vault.write(object_id, _chunks(upload.path))
     with discard_on_error(vault, object_id), rt.db.write() as session:
-        record = create_record(session, new, actor=actor, actor_id=user.id if user else None)
+        if result.plaintext_sha256 != upload.plaintext_sha256:
+            # Our private copy changed under us: store nothing rather than the wrong bytes.
+            raise CorruptDataError("the upload changed while it was being stored")
+        if not force:
+            # Again, in the creating transaction: a twin upload that committed meanwhile is
+            # caught here. Two that commit at the very same moment can both pass: there is no
+            # unique constraint (forcing allows twins), and twins are two whole records.
+            _refuse_duplicate(session, upload.plaintext_sha256, user)
+        record = create_record(
+            session, new, actor=actor, actor_id=user.id if user else None, content=content
+        )
         add_object(
             session,
             object_id=object_id,
@@ -130,13 +288,9 @@ def _ingest_stream(
         )
         status = refresh_record_status(session, record.id)
         queue_replication(rt, session, object_id, result, actor=actor)
-        rt.enqueue(
-            session,
-            VAULT_SIDECAR,
-            {"archive_code": record.archive_code},
-            key=f"sidecar:{record.archive_code}",
-            actor=actor,
-        )
+        key = record.archive_code
+        rt.enqueue(session, VAULT_SIDECAR, {"archive_code": key}, key=f"sidecar:{key}", actor=actor)
+        rt.enqueue(session, OCR_RASTERIZE, {"archive_code": key}, key=f"ocr:{key}", actor=actor)
     log.info(
         "record ingested",
         extra={
@@ -145,6 +299,8 @@ def _ingest_stream(
             "archive_code": record.archive_code,
             "object_id": object_id,
             "status": status.value,
+            "pages": content.page_count,
+            "size": content.size,
         },
     )
     return dataclasses.replace(record, status=status)

@@ -57,7 +57,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def _ingest(run: Run) -> str:
-    result = run("ingest", str(SCAN), "--type", TYPE, "--year", "2023", "--title", "t")
+    result = run("ingest", str(SCAN), "--type", TYPE, "--year", "2023", "--title", "t", "--force")
     assert result.code == 0, result.err
     return result.out.strip()
 
@@ -171,7 +171,7 @@ def test_a_manifest_ingests_each_line_and_keeps_a_legacy_code(run: Run, tmp_path
         f'"archive_code": "2019-{TYPE}-042"}}\n',
         encoding="utf-8",
     )
-    result = run("ingest", "--manifest", str(manifest))
+    result = run("ingest", "--manifest", str(manifest), "--force")
     assert result.code == 0, result.err
     assert result.out.split() == [f"2021-{TYPE}-001", f"2019-{TYPE}-042"]
 

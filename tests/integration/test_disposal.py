@@ -48,7 +48,9 @@ def _files(rt: Runtime) -> list[Path]:
 
 def test_destroyed_content_is_gone_everywhere_and_the_code_stays(rt: Runtime) -> None:
     keep = ingest(rt, scan(), NewRecord(business_type="新生入学", year=2023), actor="root")
-    gone = ingest(rt, scan(), NewRecord(business_type="新生入学", year=2023), actor="root")
+    gone = ingest(
+        rt, scan(), NewRecord(business_type="新生入学", year=2023), actor="root", force=True
+    )
     while run_one(rt.db, "test", rt, lease_seconds=60) is not None:  # the sidecars
         pass
     with rt.db.read() as s:

@@ -108,7 +108,9 @@ def test_the_stores_and_the_keyring_alone_recover_records(rt: Runtime, tmp_path:
 
 def test_recovery_survives_rotation_and_retiring_the_old_key(rt: Runtime, tmp_path: Path) -> None:
     codes = [
-        ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system").archive_code
+        ingest(
+            rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system", force=True
+        ).archive_code
         for _ in range(3)
     ]
     _run_jobs(rt)  # the sidecars, under the first key
@@ -145,7 +147,8 @@ def test_a_damaged_sidecar_is_reported_and_a_damaged_original_leaves_no_file(
     rt: Runtime, tmp_path: Path
 ) -> None:
     records = [
-        ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system") for _ in range(2)
+        ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system", force=True)
+        for _ in range(2)
     ]
     _run_jobs(rt)
     with rt.db.read() as s:

@@ -223,7 +223,9 @@ def test_verify_finds_a_damaged_copy_and_repair_restores_it(rt: Runtime, damage:
 
 def test_the_rewrap_job_walks_in_slices_and_content_stays(rt: Runtime) -> None:
     codes = [
-        ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system").archive_code
+        ingest(
+            rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system", force=True
+        ).archive_code
         for _ in range(3)
     ]
     primary, replica = _stores(rt)
@@ -315,7 +317,7 @@ def test_a_process_started_before_a_rotation_writes_under_the_new_key(rt: Runtim
     finally:
         other.close()
 
-    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system")
+    record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2023), actor="system", force=True)
     _run_jobs(rt)  # its sidecar, written by this (older) process too
     fresh = Runtime(rt.settings)  # after a restart
     try:

@@ -73,7 +73,7 @@ def test_a_replica_down_during_a_batch_catches_up_after_restart(
         assert first.status is RecordStatus.archived
         s3_server_b.stop()
         batch = [
-            ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2024), actor="system")
+            ingest(rt, SCAN, NewRecord(business_type=TYPE, year=2024), actor="system", force=True)
             for _ in range(3)
         ]
         assert {r.status for r in batch} == {RecordStatus.under_replicated}
