@@ -231,9 +231,11 @@ def _content(upload: Upload, scan: ScanInfo, name: str) -> RecordContent:
     )
 
 
-def _refuse_duplicate(session: Any, plaintext_sha256: str, user: UserInfo | None) -> None:
+def _refuse_duplicate(
+    session: Any, plaintext_sha256: str, user: UserInfo | None, *, lock: bool = False
+) -> None:
     """Refuse content a live record has already; name it only to someone who may see it."""
-    existing = find_record_by_content(session, plaintext_sha256)
+    existing = find_record_by_content(session, plaintext_sha256, lock=lock)
     if existing is None:
         return
     if user is not None and existing.security_class not in visible_classes(user):
@@ -272,10 +274,9 @@ def _store(
             # Our private copy changed under us: store nothing rather than the wrong bytes.
             raise CorruptDataError("the upload changed while it was being stored")
         if not force:
-            # Again, in the creating transaction: a twin upload that committed meanwhile is
-            # caught here. Two that commit at the very same moment can both pass: there is no
-            # unique constraint (forcing allows twins), and twins are two whole records.
-            _refuse_duplicate(session, upload.plaintext_sha256, user)
+            # Again, in the creating transaction and under the content's lock: of two twin
+            # uploads at once, the second waits here for the first to commit, then is refused.
+            _refuse_duplicate(session, upload.plaintext_sha256, user, lock=True)
         record = create_record(
             session, new, actor=actor, actor_id=user.id if user else None, content=content
         )
