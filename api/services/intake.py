@@ -160,7 +160,13 @@ def _ingest_stream(
     limits = rt.settings.intake
     max_page_pixels = rt.settings.ocr.max_image_pixels
     limit_pillow_pixels(max_page_pixels)
-    with tempfile.TemporaryDirectory(prefix="dangan-intake-") as tmp:
+    try:
+        private = tempfile.TemporaryDirectory(prefix="dangan-intake-")  # mode 0700
+    except OSError as exc:
+        raise StoreUnavailableError(
+            f"no temporary directory for the upload: {exc.strerror}"
+        ) from None
+    with private as tmp:
         upload = receive_upload(stream, Path(tmp), max_bytes=limits.max_bytes)
         scan = inspect_scan(
             upload.path,
@@ -192,7 +198,13 @@ def receive_upload(stream: BinaryIO, directory: Path, *, max_bytes: int) -> Uplo
     size = 0
     head = b""
     media_type: str | None = None
-    with path.open("xb") as out:
+    try:
+        out = path.open("xb")
+    except OSError as exc:
+        raise StoreUnavailableError(
+            f"no room for the upload in the temporary directory: {exc.strerror}"
+        ) from None
+    with out:
         while True:
             try:
                 piece = stream.read(CHUNK)

@@ -25,7 +25,7 @@ from catalog import (
     mark_content_destroyed,
 )
 from dangan.config import Settings
-from dangan.errors import ConflictError, InvalidInputError
+from dangan.errors import ConflictError, InvalidInputError, StoreUnavailableError
 from tests.corpus import CORPUS, scan
 
 BAD = CORPUS / "bad"
@@ -195,3 +195,13 @@ def test_a_disposed_records_content_may_be_archived_again(rt: Runtime) -> None:
         mark_content_destroyed(s, first.archive_code, actor="system")
     again = ingest(rt, BAD / "hostile_name.png", _new(), actor="system")
     assert again.archive_code != first.archive_code
+
+
+def test_no_temporary_directory_is_an_operational_error(
+    rt: Runtime, temp_area: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _state(rt, temp_area)
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_area / "not there"))
+    with pytest.raises(StoreUnavailableError, match="no temporary directory for the upload"):
+        ingest(rt, BAD / "polyglot.jpg", _new(), actor="system")
+    assert _state(rt, temp_area) == before
