@@ -84,11 +84,11 @@ def read_page(
     :raises InvalidInputError: unreadable input, no such page, too many pixels, unknown engine.
     :raises DependencyMissingError: the engine or a language pack is not installed.
     """
-    ocr_engine = get_engine(engine, languages)
     if media_type == "application/pdf":
         found = _from_text_layer(data, index)
         if found is not None:
             return found
+    ocr_engine = get_engine(engine, languages)
     gray = normalise_light(to_gray(load_page(data, media_type, index, max_pixels=max_pixels)))
     rotation = detect_rotation(gray, ocr_engine)
     turned = np.ascontiguousarray(np.rot90(gray, k=-(rotation // 90)))

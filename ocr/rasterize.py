@@ -146,6 +146,8 @@ def load_page(data: bytes, media_type: str, index: int, *, max_pixels: int) -> I
     _check_index(index, int(getattr(image, "n_frames", 1)))
     try:
         image.seek(index)
+        if image.size[0] * image.size[1] > max_pixels:
+            raise InvalidInputError("the page has more pixels than allowed")
         image.load()
         frame = ImageOps.exif_transpose(image) if media_type == "image/jpeg" else image.copy()
     except (OSError, EOFError, ValueError) as exc:
@@ -159,7 +161,8 @@ def load_page(data: bytes, media_type: str, index: int, *, max_pixels: int) -> I
 def text_layer(data: bytes, index: int) -> list[TextRun] | None:
     """The text layer of PDF page ``index``, one run per line, or None when it has none.
 
-    A page whose text layer has fewer than a handful of characters counts as a scan.
+    A page whose text layer has fewer than a handful of characters counts as a scan, and
+    so does a page with a ``/Rotate`` (its text layer's boxes would not match the image).
 
     :raises InvalidInputError: unreadable PDF or no such page.
     """
@@ -169,6 +172,9 @@ def text_layer(data: bytes, index: int) -> list[TextRun] | None:
         page = pdf[index]
         textpage = page.get_textpage()
         try:
+            if page.get_rotation() % 360:
+                # Character boxes are given unrotated; such a page is read as a scan instead.
+                return None
             count = textpage.count_chars()
             text = textpage.get_text_range(0, count) if count else ""
             if sum(not ch.isspace() for ch in text) < _MIN_TEXT_LAYER_CHARS:
