@@ -32,7 +32,7 @@ class RapidOcrEngine(OcrEngine):
     """PP-OCR models for simplified Chinese with Latin letters and digits."""
 
     name = "rapidocr"
-    review_below = 0.8
+    review_below = 0.9
 
     def __init__(self, languages: str) -> None:
         """Load the models.

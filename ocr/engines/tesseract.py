@@ -107,7 +107,7 @@ class TesseractEngine(OcrEngine):
     """Tesseract 4/5 with the LSTM models of the given languages (e.g. ``chi_sim+eng``)."""
 
     name = "tesseract"
-    review_below = 0.6
+    review_below = 0.7
 
     def __init__(self, languages: str) -> None:
         """Check that Tesseract and every language pack are installed.
