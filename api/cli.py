@@ -813,3 +813,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         exit_for_error(exc, debug=debug)
     sys.exit(0)
+
+
+# `dangan status`, `search` and `index` live beside this module and attach to `cli` on import.
+from api import cli_search as cli_search  # noqa: E402

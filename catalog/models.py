@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -112,8 +113,25 @@ class RecordStatus(StrEnum):
 
     pending = "pending"
     under_replicated = "under_replicated"
+    processing = "processing"  # both copies are safe; OCR and indexing are still running
     archived = "archived"
     disposed = "disposed"
+
+
+class Stage(StrEnum):
+    """Where a record is in the intake pipeline (``api/services/pipeline.py``)."""
+
+    queued = "queued"  # stored; waiting for its pages to be counted
+    ocr = "ocr"  # pages being read
+    assembling = "assembling"  # OCR text and the access copy being written
+    indexing = "indexing"
+    done = "done"
+
+
+class PageState(StrEnum):
+    pending = "pending"
+    done = "done"
+    failed = "failed"  # retried and given up: the page has no text; a person must look
 
 
 class CopyState(StrEnum):
@@ -202,6 +220,10 @@ class Record(Base):
     size: Mapped[int | None] = mapped_column(BigInteger)
     plaintext_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     page_count: Mapped[int] = mapped_column(Integer, default=0)
+    upload_name: Mapped[str | None] = mapped_column(String(255))
+    stage: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    processed_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -221,13 +243,21 @@ class Page(Base):
     rotation: Mapped[int] = mapped_column(Integer, default=0)
     ocr_confidence: Mapped[float | None] = mapped_column()
     text_object_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    skew: Mapped[float | None] = mapped_column()
+    engine: Mapped[str | None] = mapped_column(String(16))
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    error: Mapped[str | None] = mapped_column(String(200))
 
 
 class ObjectRole(StrEnum):
     """What a vault object is to its record."""
 
     original = "original"  # the uploaded file
-    sidecar = "sidecar"  # the record's catalog fields (and OCR text), for rebuilding
+    sidecar = "sidecar"  # the record's catalog fields, for rebuilding
+    ocr_page = "ocr_page"  # one page's OCR result, until the record's pages are assembled
+    ocr_text = "ocr_text"  # every page's OCR result (JSON), the source of the index
+    access_copy = "access_copy"  # a searchable PDF: page images with an invisible text layer
 
 
 class VaultObject(Base):

@@ -2,8 +2,8 @@
 
 The vault stores ciphertext and knows nothing of records; this module remembers, per object,
 the wrapped data key, the plaintext's size and SHA-256, and per store the copy's size,
-ciphertext SHA-256 and state. A record is ``archived`` only while its original has a verified
-``ok`` copy in both stores (:func:`refresh_record_status`).
+ciphertext SHA-256 and state. A record is ``archived`` only while its content has a verified
+``ok`` copy in both stores and its pipeline is done (:func:`refresh_record_status`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from catalog.models import (
     ObjectRole,
     Record,
     RecordStatus,
+    Stage,
     StoredCopy,
     VaultObject,
     utcnow,
@@ -46,6 +47,8 @@ __all__ = [
 ]
 
 STORES = ("primary", "replica")
+# The objects that hold a record's content: each needs both copies for the record to be archived.
+_CONTENT_ROLES = (ObjectRole.original, ObjectRole.ocr_text, ObjectRole.access_copy)
 
 
 @dataclass(frozen=True)
@@ -210,27 +213,38 @@ def set_copy_state(
 
 
 def refresh_record_status(session: Session, record_id: int) -> RecordStatus:
-    """``archived`` when the original has an ``ok`` copy in every store, else under-replicated.
+    """The record's status from its copies and its pipeline stage.
 
-    A disposed record stays disposed.
+    ``under_replicated`` while any of its content objects (the original, and once written the
+    OCR text and the access copy) lacks an ``ok`` copy in a store; else ``processing`` until
+    the pipeline is done, then ``archived``. A disposed record stays disposed.
     """
     record = session.get(Record, record_id)
     if record is None:
         raise NotFoundError("no such record")
     if record.status == RecordStatus.disposed:
         return RecordStatus.disposed
-    ok_stores = set(
-        session.scalars(
-            select(StoredCopy.store)
-            .join(VaultObject, VaultObject.id == StoredCopy.object_id)
-            .where(
-                VaultObject.record_id == record_id,
-                VaultObject.role == ObjectRole.original.value,
-                StoredCopy.state == CopyState.ok.value,
-            )
+    rows = session.execute(
+        select(VaultObject.id, StoredCopy.store, StoredCopy.state)
+        .join(StoredCopy, StoredCopy.object_id == VaultObject.id)
+        .where(
+            VaultObject.record_id == record_id,
+            VaultObject.role.in_([r.value for r in _CONTENT_ROLES]),
+            VaultObject.wrapped_key.is_not(None),
         )
-    )
-    status = RecordStatus.archived if ok_stores >= set(STORES) else RecordStatus.under_replicated
+    ).all()
+    ok: dict[str, set[str]] = {}
+    for object_id, store, state in rows:
+        stores = ok.setdefault(object_id, set())
+        if state == CopyState.ok.value:
+            stores.add(store)
+    replicated = bool(ok) and all(stores >= set(STORES) for stores in ok.values())
+    if not replicated:
+        status = RecordStatus.under_replicated
+    elif record.stage == Stage.done.value:
+        status = RecordStatus.archived
+    else:
+        status = RecordStatus.processing
     if record.status != status.value:
         record.status = status.value
     return status

@@ -73,6 +73,8 @@ def destroy_record_content(
             shred_object(session, object_id=obj.id, actor=actor)
             report.shredded.append(obj.id)
         mark_content_destroyed(session, archive_code, actor=actor)
+    # The index holds the record's terms: they go with its content.
+    rt.index.delete([record.id])
     for obj in objects:
         try:
             rt.vault.delete_object(obj.id)

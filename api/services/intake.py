@@ -35,6 +35,7 @@ from typing import Any, BinaryIO
 
 from api.services.jobs import VAULT_SIDECAR, discard_on_error, queue_replication, written
 from api.services.names import sanitize_upload_name
+from api.services.pipeline import OCR_RASTERIZE
 from api.services.runtime import Runtime
 from catalog import (
     Action,
@@ -275,9 +276,6 @@ def _store(
     user: UserInfo | None,
     force: bool,
 ) -> RecordInfo:
-    # Imported here: the pipeline imports this module (for sniffing) at its top.
-    from api.services.pipeline import OCR_RASTERIZE
-
     vault = rt.vault
     object_id = new_object_id()
     result = vault.write(object_id, _chunks(upload.path))

@@ -16,6 +16,7 @@ from api.services.vault import (
 from catalog import Database, JobInfo, enqueue, open_database
 from dangan.config import Settings
 from dangan.errors import StoreUnavailableError
+from indexer import SearchIndex
 from vault import Vault
 
 __all__ = ["Runtime"]
@@ -27,6 +28,7 @@ class Runtime:
     _db: Database | None = field(default=None, init=False, repr=False)
     _vault: Vault | None = field(default=None, init=False, repr=False)
     _keyring_stamp: KeyringStamp = field(default=None, init=False, repr=False)
+    _index: SearchIndex | None = field(default=None, init=False, repr=False)
 
     @property
     def db(self) -> Database:
@@ -67,6 +69,13 @@ class Runtime:
             self._vault.keyring = load_configured_keyring(self.settings)
             self._keyring_stamp = stamp
         return self._vault
+
+    @property
+    def index(self) -> SearchIndex:
+        """The search index under ``index_dir``, opened (or created empty) on first use."""
+        if self._index is None:
+            self._index = SearchIndex.open(self.settings.index_dir)
+        return self._index
 
     def require_initialised(self) -> Database:
         embedded = self.settings.database.url is None

@@ -11,6 +11,7 @@ from api.services import Runtime, ingest, initialize
 from api.services.disposal import destroy_record_content
 from api.services.reading import open_original
 from api.services.recovery import read_sidecars
+from api.services.search import search_records
 from api.services.vault import build_vault
 from catalog import (
     NewRecord,
@@ -51,13 +52,16 @@ def test_destroyed_content_is_gone_everywhere_and_the_code_stays(rt: Runtime) ->
     gone = ingest(
         rt, scan(), NewRecord(business_type="新生入学", year=2023), actor="root", force=True
     )
-    while run_one(rt.db, "test", rt, lease_seconds=60) is not None:  # the sidecars
+    while run_one(rt.db, "test", rt, lease_seconds=60) is not None:  # sidecars, OCR, index
         pass
     with rt.db.read() as s:
         doomed = objects_of_record(s, gone.id)
         director = get_user(s, "zhang")
         clerk = get_user(s, "li")
-    assert len(doomed) == 2  # the original and its sidecar
+        shreds_before = len(list_events(s, action="object.shred", limit=1000))
+    live = [o for o in doomed if not o.is_shredded]
+    assert {o.role.value for o in live} == {"original", "sidecar", "ocr_text", "access_copy"}
+    assert search_records(rt, f"code:{gone.archive_code}", user=director).total == 1
     original = next(o for o in doomed if o.role.value == "original")
     leftover = next(p for p in _files(rt) if p.name == original.id)
     stolen = leftover.read_bytes()  # a copy someone kept before disposal
@@ -69,15 +73,18 @@ def test_destroyed_content_is_gone_everywhere_and_the_code_stays(rt: Runtime) ->
 
     assert sorted(report.shredded) == sorted(o.id for o in doomed)
     assert report.copies_left == []
-    assert len(_files(rt)) == before - 4  # two objects, two copies each
+    assert len(_files(rt)) == before - 2 * len(live)  # two copies each
     with rt.db.read() as s:
         record = get_record(s, gone.archive_code)
         objs = objects_of_record(s, gone.id)
         events = [e.action for e in list_events(s, limit=1000)]
         assert get_record(s, keep.archive_code).status is RecordStatus.archived
+        shreds = len(list_events(s, action="object.shred", limit=1000)) - shreds_before
     assert record.status is RecordStatus.disposed  # the row and the code stay
     assert all(o.wrapped_key is None and o.copies == () for o in objs)
-    assert events.count("object.shred") == 2
+    assert shreds == len(live)
+    # Gone from the search index too: not even a director finds it.
+    assert search_records(rt, f"code:{gone.archive_code}", user=director).total == 0
     assert "record.content_destroyed" in events
 
     # The catalog has no key for the stolen copy, and no sidecar in the stores names it.

@@ -6,7 +6,7 @@ import pytest
 
 from catalog import Database, seed_business_types
 from catalog.audit import list_events
-from catalog.models import CopyState, ObjectRole, RecordStatus
+from catalog.models import CopyState, ObjectRole, RecordStatus, Stage
 from catalog.objects import (
     NewCopy,
     add_object,
@@ -20,6 +20,7 @@ from catalog.objects import (
     shred_object,
     supersede_object,
 )
+from catalog.pipeline import set_stage
 from catalog.records import NewRecord, create_record, get_record
 from dangan.errors import ConflictError, NotFoundError
 
@@ -53,11 +54,18 @@ def _add(
         refresh_record_status(s, record_id)
 
 
-def test_two_verified_copies_make_a_record_archived(database: Database) -> None:
+def test_two_verified_copies_and_a_finished_pipeline_make_a_record_archived(
+    database: Database,
+) -> None:
     rid = _record(database)
     with database.read() as s:
         assert get_record(s, "2023-转学-001").status is RecordStatus.pending
     _add(database, rid, "o1")
+    with database.read() as s:
+        # Both copies are safe; OCR and indexing have not run yet.
+        assert get_record(s, "2023-转学-001").status is RecordStatus.processing
+    with database.write() as s:
+        set_stage(s, rid, Stage.done)
     with database.read() as s:
         assert get_record(s, "2023-转学-001").status is RecordStatus.archived
         obj = get_object(s, "o1")
@@ -80,6 +88,8 @@ def test_a_missing_copy_leaves_the_record_under_replicated_until_repaired(
     assert replica.ciphertext_sha256 == H2  # what the repaired copy must hash to
     with database.write() as s:
         set_copy_state(s, object_id="o1", store="replica", state=CopyState.ok, actor="worker")
+        assert refresh_record_status(s, rid) is RecordStatus.processing
+        set_stage(s, rid, Stage.done)
         assert refresh_record_status(s, rid) is RecordStatus.archived
         set_copy_state(
             s, object_id="o1", store="primary", state=CopyState.bad, actor="w", reason="hash"
