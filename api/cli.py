@@ -37,6 +37,7 @@ from catalog import (
     ChainHead,
     JobState,
     NewRecord,
+    ObjectRole,
     RecordStatus,
     Role,
     SecurityClass,
@@ -613,17 +614,28 @@ def ingest(
     "--output",
     required=True,
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Where to write the decrypted original.",
+    help="Where to write the decrypted file.",
+)
+@click.option(
+    "--access-copy",
+    "what",
+    flag_value="access_copy",
+    help="The searchable PDF made from the scan (page images with an invisible text layer).",
+)
+@click.option(
+    "--ocr-text", "what", flag_value="ocr_text", help="The OCR result of every page (JSON)."
 )
 @_actor_option
 @pass_state
-def get(st: _State, code: str, output: Path, actor: str | None) -> None:
-    """Write the decrypted original of record CODE to OUTPUT.
+def get(st: _State, code: str, output: Path, what: str | None, actor: str | None) -> None:
+    """Write the decrypted original of record CODE (or its access copy, or its OCR text) to
+    OUTPUT.
 
     The file appears only once the whole plaintext has passed its SHA-256 check.
     """
     who, person = _person(st, actor)
-    original = open_original(st.rt, code, actor=who, user=person)
+    role = ObjectRole(what) if what else ObjectRole.original
+    original = open_original(st.rt, code, actor=who, user=person, role=role)
     output = output.absolute()
     fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
     tmp = Path(tmp_name)

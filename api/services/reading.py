@@ -89,10 +89,24 @@ def mark_bad_copy(rt: Runtime, obj: ObjectInfo, status: CopyStatus, *, actor: st
         )
 
 
+# What a reader may open of a record, by what it is called in messages.
+CONTENT_ROLES = {
+    ObjectRole.original: "original",
+    ObjectRole.access_copy: "access copy",
+    ObjectRole.ocr_text: "OCR text",
+}
+
+
 def open_original(
-    rt: Runtime, archive_code: str, *, actor: str, user: UserInfo | None = None
+    rt: Runtime,
+    archive_code: str,
+    *,
+    actor: str,
+    user: UserInfo | None = None,
+    role: ObjectRole = ObjectRole.original,
 ) -> Original:
-    """Open the original scan of a record for reading, from whichever copy holds up.
+    """Open the original scan of a record (or, with ``role``, its access copy or its OCR
+    text) for reading, from whichever copy holds up.
 
     :param user: the person reading, checked by the policy; a denied attempt is audited.
         ``None`` for the operator's own scripts, audited as ``actor``.
@@ -115,19 +129,22 @@ def open_original(
                 (
                     o
                     for o in objects_of_record(session, record.id)
-                    if o.role is ObjectRole.original and not o.is_shredded
+                    if o.role is role and not o.is_shredded
                 ),
                 None,
             )
             if original is None or original.wrapped_key is None:
-                raise NotFoundError("this record has no readable original")
+                what = CONTENT_ROLES.get(role)
+                if what is None:
+                    raise NotFoundError("only a record's content can be read")
+                raise NotFoundError(f"this record has no readable {what} (yet)")
             wrapped: bytes = original.wrapped_key
             record_event(
                 session,
                 actor=actor,
                 action=Action.record_read_content.value,
                 target=target,
-                detail={"object_id": original.id},
+                detail={"object_id": original.id, "role": role.value},
             )
     except (PermissionDeniedError, NotFoundError) as exc:
         if user is not None:

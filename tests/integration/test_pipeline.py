@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from api.cli import cli
+from api.cli import cli, main
 from api.services import Runtime, ingest, initialize, pipeline
 from api.services.pipeline import OCR_PAGE, read_ocr_text
 from api.services.search import rebuild_index, search_records
@@ -311,3 +311,86 @@ def test_killing_the_worker_mid_pipeline_loses_nothing_and_repeats_nothing(
             )
     processed = [e.target for e in events if e.action == "record.processed"]
     assert sorted(processed) == sorted(f"record:{c}" for c in codes)
+
+
+def _dangan(capsys: pytest.CaptureFixture[str], rt: Runtime, *args: str) -> tuple[int, str]:
+    """Run the CLI as a script does (errors mapped to exit codes): stdout, or stderr on error."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data-dir", str(rt.settings.data_dir), *args])
+    out, err = capsys.readouterr()
+    code = int(exit_info.value.code or 0)
+    return code, out if code == 0 else err
+
+
+def test_the_cli_finds_reads_and_hides_as_the_policy_says(
+    rt: Runtime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = _manifest(PNG.name)
+    name = str(meta["student_name"])
+    internal = ingest(
+        rt, PNG, NewRecord(business_type="新生入学", year=2023, student_name=name), actor="system"
+    )
+    contract = ingest(
+        rt,
+        PNG,
+        NewRecord(business_type="合同", year=2023, student_name=name),
+        actor="system",
+        force=True,
+    )
+    _drain(rt)
+
+    code, out = _dangan(capsys, rt, "search", name, "--as", "director1", "--json")
+    assert code == 0, out
+    seen = json.loads(out)
+    assert {h["archive_code"] for h in seen["hits"]} == {
+        internal.archive_code,
+        contract.archive_code,
+    }
+    assert any(sn["highlights"] for h in seen["hits"] for sn in h["snippets"])
+
+    code, out = _dangan(capsys, rt, "search", name, "--as", "auditor1", "--json")
+    assert code == 0, out
+    seen = json.loads(out)
+    assert [h["archive_code"] for h in seen["hits"]] == [internal.archive_code]
+    assert seen["total"] == 1
+    assert {f["value"] for f in seen["facets"]["business_type"]} == {"新生入学"}
+    assert "合同" not in out
+
+    code, out = _dangan(capsys, rt, "search", name, "--as", "auditor1", "--type", "合同")
+    assert code == 0, out
+    assert out.startswith("0 records")
+
+    pdf_out = tmp_path / "access.pdf"
+    code, out = _dangan(
+        capsys, rt, "get", internal.archive_code, "--access-copy", "-o", str(pdf_out)
+    )
+    assert code == 0, out
+    assert pdf_out.read_bytes().startswith(b"%PDF-")
+    text_out = tmp_path / "text.json"
+    code, out = _dangan(capsys, rt, "get", internal.archive_code, "--ocr-text", "-o", str(text_out))
+    assert code == 0, out
+    assert json.loads(text_out.read_text(encoding="utf-8"))["pages"][0]["text"]
+
+    # A contract's access copy is no more there for an auditor than a missing record.
+    code, hidden = _dangan(
+        capsys,
+        rt,
+        "get",
+        contract.archive_code,
+        "--access-copy",
+        "-o",
+        str(pdf_out),
+        "--as",
+        "auditor1",
+    )
+    code_missing, missing = _dangan(
+        capsys, rt, "get", "2023-合同-999", "--access-copy", "-o", str(pdf_out), "--as", "auditor1"
+    )
+    assert code == code_missing == 4
+    assert hidden == missing
+
+    code, out = _dangan(capsys, rt, "status", internal.archive_code, "--json")
+    assert code == 0, out
+    status = json.loads(out)
+    assert (status["status"], status["stage"], status["pages_done"]) == ("archived", "done", 1)
