@@ -37,6 +37,11 @@ def to_gray(image: Image.Image) -> Gray:
     return np.asarray(gray, dtype=np.uint8)
 
 
+def _is_bilevel(gray: Gray) -> bool:
+    counts = np.bincount(gray[::7, ::7].ravel(), minlength=256)
+    return int(np.count_nonzero(counts)) <= 2
+
+
 def normalise_light(gray: Gray) -> Gray:
     """Divide out the paper's brightness, so shadows and uneven light become white paper.
 
@@ -45,6 +50,10 @@ def normalise_light(gray: Gray) -> Gray:
     the ink. Ink keeps its own darkness: no black-point stretch, which on a nearly blank page
     would blow the noise up into specks.
     """
+    if _is_bilevel(gray):
+        # A black-and-white scan has neither sensor noise nor shading to remove, and a
+        # median would eat the thin strokes of its characters.
+        return gray
     height, width = gray.shape
     smooth = cv2.medianBlur(gray, 3)
     scale = 8
