@@ -150,6 +150,12 @@ def test_seal_red_is_removed_and_light_made_even() -> None:
     assert abs(int(flat[200, 10]) - int(flat[200, 390])) < 20
 
 
+def test_a_black_and_white_scan_keeps_its_thin_strokes() -> None:
+    page = np.full((200, 200), 255, dtype=np.uint8)
+    page[100, 20:180] = 0  # a one-pixel stroke, as in a 200 dpi bilevel TIFF
+    assert np.array_equal(normalise_light(page), page)
+
+
 def test_level_turns_clockwise_and_keeps_geometry_for_page_image() -> None:
     page = Image.new("L", (300, 200), 255)
     ImageDraw.Draw(page).rectangle((0, 0, 20, 20), fill=0)  # a mark at the top left
