@@ -110,7 +110,8 @@ class ActionScope(StrEnum):
 class PermitCondition(StrEnum):
     """A rule a permit adds beyond role and class, checked by :func:`require` on the record."""
 
-    #: The user entered the record (``created_by``) and its intake is unfinished (``pending``).
+    #: The user entered the record (``created_by``) and its intake is unfinished
+    #: (``pending`` or ``processing``).
     own_draft = "own_draft"
 
 
@@ -185,7 +186,7 @@ _RECORD_ROWS: Final[tuple[_Row, ...]] = (
     (Action.record_read_history,       _INT,     _INT,     _ALL,     _INT, _NO,
      "read the record's own audit history (before/after values of its changes)"),
     (Action.record_update_draft,       _OWN_INT, _OWN_INT, _OWN_ALL, _NO,  _NO,
-     "correct the metadata of a record one entered while its intake is unfinished (pending)"),
+     "correct the metadata of a record one entered while its intake is unfinished"),
     (Action.record_update_metadata,    _NO,      _INT,     _ALL,     _NO,  _NO,
      "adjust non-key fields: title, paper location, tags, notes"),
     (Action.record_request_key_change, _INT,     _INT,     _ALL,     _NO,  _NO,
@@ -321,6 +322,10 @@ def record_not_found() -> NotFoundError:
     return NotFoundError(_NO_SUCH_RECORD)
 
 
+# A record is its clerk's draft while intake is unfinished: stored, still being read.
+_DRAFT_STATUSES = frozenset({RecordStatus.pending.value, RecordStatus.processing.value})
+
+
 def require(
     user: UserInfo,
     action: Action,
@@ -367,7 +372,7 @@ def require(
     if (
         record is not None
         and permit.condition is PermitCondition.own_draft
-        and (record.created_by != user.id or record.status != RecordStatus.pending)
+        and (record.created_by != user.id or record.status not in _DRAFT_STATUSES)
     ):
         raise PermissionDeniedError(
             f"{action} is only for records you entered, while their intake is unfinished"

@@ -45,7 +45,7 @@ ROLES = (Role.clerk, Role.supervisor, Role.director, Role.auditor, Role.admin)
 CLASSES = (SecurityClass.internal, SecurityClass.contract)
 
 # Actions on records. "-": never; "I": internal records; "IC": internal and contract records;
-# a leading "o": only on one's own records whose intake is unfinished (status pending).
+# a leading "o": only on one's own records whose intake is unfinished (pending or processing).
 # fmt: off
 RECORD_EXPECTED: dict[str, tuple[str, str, str, str, str]] = {
     #                               clerk  supervisor director auditor admin
@@ -238,6 +238,7 @@ def test_a_disabled_user_may_do_nothing(action: Action, role: Role) -> None:
     ("role", "cls", "status", "created_by", "allowed"),
     [
         (Role.clerk, "internal", "pending", 7, True),
+        (Role.clerk, "internal", "processing", 7, True),
         (Role.clerk, "internal", "pending", 8, False),
         (Role.clerk, "internal", "pending", None, False),
         (Role.clerk, "internal", "archived", 7, False),
