@@ -8,8 +8,9 @@ and on the same text with simulated OCR noise (``--noise`` of the characters sub
 another character of the corpus or dropped, fixed seed), since what is really indexed is OCR
 output. Metadata (title, name, number, code) stays clean: clerks type it.
 
-- ``bigram``: the index as shipped (``indexer.SearchIndex``): overlapping CJK bigrams with
-  positions, a Chinese term matched as a phrase of its bigrams;
+- ``bigram``: the index as shipped (``indexer.SearchIndex``): overlapping CJK bigrams without
+  positions, a Chinese term matched as all its bigrams in one field (unquoted terms of four
+  bigrams or more: ``indexer.engine.min_match`` of them, to tolerate OCR errors);
 - ``jieba``: ``jieba.analyse.ChineseAnalyzer`` on the same fields, each query term cut by
   jieba and its words required (AND) in any field, as Whoosh + jieba setups usually do.
 

@@ -3,9 +3,9 @@
 Chinese has no spaces, OCR output is noisy, and most of what an archivist types is a name
 (2-4 characters), a student number or a fragment of a form. Overlapping bigrams match any
 substring of two characters or more without a dictionary, survive an OCR error with the loss of
-two bigrams only, and, with positions, let a phrase query require the bigrams of a query to
-be adjacent and in order (see ``bench/analyzer_compare.py`` for the measurement against
-jieba that chose this).
+two bigrams only, and require no positions: a phrase is matched as "all its bigrams in the
+same field", which overlapping bigrams make nearly as precise as adjacency (see
+``bench/analyzer_compare.py`` for the measurement against jieba that chose this).
 
 Rules, the same at index and query time:
 
@@ -13,7 +13,7 @@ Rules, the same at index and query time:
   overlapping bigrams (``学籍档案`` -> ``学籍 籍档 档案``);
 - a run of ASCII letters and digits is one lowercase token (``2015013501``, ``chemistry``);
 - anything else (punctuation, spaces, full-width symbols) separates runs and is dropped;
-- positions run on across runs, so a phrase typed with or without punctuation matches.
+- punctuation between runs does not matter, so a phrase typed with or without it matches.
 
 This module never logs: what it sees is record text.
 """
@@ -21,13 +21,13 @@ This module never logs: what it sees is record text.
 from __future__ import annotations
 
 import re
-from array import array
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 from whoosh.analysis import Token, Tokenizer
 from whoosh.fields import TEXT
-from whoosh.formats import Positions
+from whoosh.formats import Frequency
 from whoosh.system import pack_uint
 
 __all__ = [
@@ -128,47 +128,29 @@ class BigramTokenizer(Tokenizer):  # type: ignore[misc]  # whoosh is untyped
             yield token
 
 
-class _FastPositions(Positions):  # type: ignore[misc]  # whoosh is untyped
-    """``Positions`` that index through :func:`split_terms`, without a Token per term.
+class _FastFrequency(Frequency):  # type: ignore[misc]  # whoosh is untyped
+    """``Frequency`` that indexes through :func:`split_terms`, without a Token per term.
 
-    Whoosh's own path builds and inspects a Token object per term; on 100,000 records of
-    ~500 characters that was the largest cost of a rebuild.
+    No positions: with overlapping bigrams, "every bigram of the phrase in the same field"
+    is nearly as precise as adjacency, and a frequency posting is much cheaper to write and
+    to read (see ``indexer.engine``).
     """
 
     def word_values(self, value: str, analyzer: Any, **kwargs: Any) -> Iterator[Any]:
-        poses: dict[str, list[int]] = {}
-        for pos, term in enumerate(split_terms(value)):
-            plist = poses.get(term)
-            if plist is None:
-                poses[term] = [pos]
-            else:
-                plist.append(pos)
         fb = self.field_boost
-        for term, plist in poses.items():
-            n = len(plist)
-            yield term, n, n * fb, pack_uint(n) + array("I", plist).tobytes()
-
-    # Positions as a count (Whoosh reads the frequency from it) and then the positions as
-    # native unsigned ints: encoded and decoded in C, where Whoosh pickles a list of deltas.
-    # The index is local derived data, so native byte order is fine.
-
-    def encode(self, poslist: list[int]) -> bytes:
-        return bytes(pack_uint(len(poslist)) + array("I", poslist).tobytes())
-
-    def decode_positions(self, valuestring: bytes) -> list[int]:
-        positions = array("I")
-        positions.frombytes(valuestring[4:])
-        return positions.tolist()
+        for term, n in Counter(split_terms(value)).items():
+            yield term, n, n * fb, pack_uint(n)
 
 
 class BigramText(TEXT):  # type: ignore[misc]  # whoosh is untyped
-    """A ``TEXT`` field analysed into CJK bigrams, with positions for phrase queries.
+    """A ``TEXT`` field analysed into CJK bigrams, with term frequencies and no positions.
 
-    :param field_boost: the field's weight in BM25F relative to the body.
+    :param field_boost: the field's weight relative to the body (index-time; kept at 1.0,
+        the query applies the boosts).
     """
 
     def __init__(self, field_boost: float = 1.0) -> None:
         super().__init__(
-            analyzer=BigramTokenizer(), phrase=True, stored=False, field_boost=field_boost
+            analyzer=BigramTokenizer(), phrase=False, stored=False, field_boost=field_boost
         )
-        self.format = _FastPositions(field_boost=field_boost)
+        self.format = _FastFrequency(field_boost=field_boost)

@@ -3,7 +3,7 @@
 ::
 
     任欣强 转学                  two terms, both required (AND)
-    "中荣获三等奖"               a phrase: its characters adjacent and in order
+    "中荣获三等奖"               a phrase: all of its bigrams, none missing
     type:转学                    business type, exact
     year:2019  year:2019..2021   year, or an inclusive range (``2019..`` and ``..2021`` too)
     student:任欣强               a student's name or student number
@@ -11,8 +11,12 @@
     title:处分                   title only
 
 A plain term or phrase is looked for in the archive code, the student's name and number, the
-title, the paper location and the page text. A term of several Chinese characters is matched
-as a phrase of its bigrams, so ``中荣获三等奖`` with or without quotes finds the same records.
+title, the paper location and the page text, each field on its own. A term of several Chinese
+characters is matched as its bigrams, all in one field, in any order (the index keeps no
+positions; overlapping bigrams make that nearly as precise). Unquoted, a term of four bigrams
+or more also matches a field missing about a quarter of them, since page text is OCR output
+with misread characters; quoted, every bigram is required. Evaluation is in
+:mod:`indexer.engine`.
 
 Nothing here logs: queries hold students' names.
 """
@@ -20,26 +24,18 @@ Nothing here logs: queries hold students' names.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-from whoosh import matching
-from whoosh import query as wq
 
 from dangan.errors import InvalidInputError
-from indexer.analyzer import is_cjk, split_terms
-from indexer.schema import FIELD_BOOSTS, TEXT_FIELDS
+from indexer.analyzer import split_terms
 
-__all__ = ["ParsedQuery", "compile_query", "parse_query"]
+__all__ = ["ParsedQuery", "parse_query"]
 
 MAX_QUERY_CHARS = 500
 MAX_CLAUSES = 32
 _FIELDS = frozenset({"type", "year", "student", "code", "title"})
 _QUOTES = {'"': '"', "“": "”", "”": "”"}
 _YEAR = re.compile(r"^(\d{4})?(\.\.)?(\d{4})?$")
-# An exact archive code typed as a plain term also matches the code field itself.
-_CODE_BOOST = 8.0
 
 
 @dataclass(frozen=True)
@@ -190,115 +186,3 @@ def parse_query(text: str) -> ParsedQuery:
         codes=tuple(codes),
         titles=tuple(titles),
     )
-
-
-class _AdjacentMatcher(matching.WrappingMatcher):  # type: ignore[misc]  # whoosh is untyped
-    """An intersection of bigram postings that keeps the documents where they are adjacent.
-
-    Whoosh's own phrase matcher builds span objects per candidate document; this intersects
-    the candidate's start positions as sets (``positions - offset`` for each bigram), which
-    is several times faster on the common phrases of form text.
-    """
-
-    def __init__(self, child: Any, leaves: list[tuple[Any, tuple[int, ...]]], boost: float):
-        super().__init__(child, boost=boost)
-        self._leaves = leaves
-        self._seek()
-
-    def _adjacent(self) -> bool:
-        starts: set[int] | None = None
-        for leaf, offsets in self._leaves:
-            positions = leaf.value_as("positions")
-            for offset in offsets:
-                shifted = {p - offset for p in positions}
-                starts = shifted if starts is None else starts & shifted
-                if not starts:
-                    return False
-        return True
-
-    def _seek(self) -> None:
-        child = self.child
-        while child.is_active() and not self._adjacent():
-            child.next()
-
-    def next(self) -> None:
-        self.child.next()
-        self._seek()
-
-    def skip_to(self, docnum: int) -> None:
-        self.child.skip_to(docnum)
-        self._seek()
-
-    def supports_block_quality(self) -> bool:
-        return False
-
-    def all_ids(self) -> Iterator[int]:
-        while self.is_active():
-            yield self.id()
-            self.next()
-
-    def copy(self) -> Any:
-        raise NotImplementedError("an adjacency matcher cannot be copied")
-
-
-class BigramPhrase(wq.Phrase):  # type: ignore[misc]  # whoosh is untyped
-    """A phrase of bigram terms: all present, each one position after the last."""
-
-    def matcher(self, searcher: Any, context: Any = None) -> Any:
-        """Whoosh's hook; see :class:`_AdjacentMatcher`."""
-        reader = searcher.reader()
-        offsets: dict[str, list[int]] = {}
-        for i, word in enumerate(self.words):
-            if (self.fieldname, word) not in reader:
-                return matching.NullMatcher()
-            offsets.setdefault(word, []).append(i)
-        # Rarest first: the intersection then skips most.
-        words = sorted(offsets, key=lambda w: reader.doc_frequency(self.fieldname, w))
-        leaves = [wq.Term(self.fieldname, w).matcher(searcher, context) for w in words]
-        child = leaves[0]
-        for leaf in leaves[1:]:
-            child = matching.IntersectionMatcher(child, leaf)
-        return _AdjacentMatcher(
-            child,
-            [(leaf, tuple(offsets[w])) for leaf, w in zip(leaves, words, strict=True)],
-            boost=self.boost,
-        )
-
-
-def _text_in(field: str, text: str, boost: float) -> wq.Query:
-    """``text`` in one bigram field: a term, a phrase of bigrams, or a lone character."""
-    terms = split_terms(text)
-    if len(terms) > 1:
-        return BigramPhrase(field, terms, boost=boost)
-    term = terms[0]
-    if len(term) == 1 and is_cjk(term):
-        # A lone character is indexed as a unigram only where it stands alone; elsewhere it
-        # starts a bigram.
-        return wq.Or([wq.Term(field, term), wq.Prefix(field, term)], boost=boost)
-    return wq.Term(field, term, boost=boost)
-
-
-def _anywhere(text: str, *, exact_code: bool) -> wq.Query:
-    parts = [_text_in(field, text, FIELD_BOOSTS[field]) for field in TEXT_FIELDS]
-    if exact_code:
-        parts.append(wq.Term("archive_code", text, boost=_CODE_BOOST))
-    return wq.Or(parts)
-
-
-def compile_query(parsed: ParsedQuery) -> wq.Query:
-    """The Whoosh query for ``parsed``, without any visibility filter (the searcher adds it).
-
-    :param parsed: a query from :func:`parse_query`.
-    """
-    clauses: list[wq.Query] = []
-    clauses.extend(_anywhere(term, exact_code=True) for term in parsed.terms)
-    clauses.extend(_anywhere(phrase, exact_code=False) for phrase in parsed.phrases)
-    clauses.extend(_text_in("student", s, FIELD_BOOSTS["student"]) for s in parsed.students)
-    clauses.extend(_text_in("title", t, FIELD_BOOSTS["title"]) for t in parsed.titles)
-    clauses.extend(wq.Prefix("archive_code", code) for code in parsed.codes)
-    clauses.extend(wq.Term("business_type", t) for t in parsed.business_types)
-    if parsed.year_from is not None or parsed.year_to is not None:
-        clauses.append(wq.NumericRange("year", parsed.year_from, parsed.year_to))
-    if len(clauses) == 1:
-        return clauses[0]
-    return wq.And(clauses)

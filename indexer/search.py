@@ -13,21 +13,21 @@ Nothing here logs queries or record text.
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import math
 import threading
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from whoosh import index as windex
-from whoosh import scoring
 
 from dangan.errors import InvalidInputError, StoreUnavailableError
 from indexer.analyzer import is_cjk
+from indexer.bulk import BulkPostings
+from indexer.engine import Ids, Mask, Tables, evaluate, top
 from indexer.model import Facet, Hit, IndexDoc, SearchResults
-from indexer.query import ParsedQuery, compile_query, parse_query
+from indexer.query import ParsedQuery, parse_query
 from indexer.writer import current_generation, delete_docs, rebuild_index, upsert_docs
 
 __all__ = ["MAX_PAGE_SIZE", "SearchIndex"]
@@ -42,32 +42,10 @@ _SUGGEST_CANDIDATES = 50
 class _View:
     """One open searcher and the tables derived from it; replaced when the index changes."""
 
-    def __init__(self, generation: Path, searcher: Any) -> None:
+    def __init__(self, generation: Path, searcher: Any, bulk: BulkPostings | None) -> None:
         self.generation = generation
         self.searcher = searcher
-        self.allowed: dict[frozenset[str], frozenset[int]] = {}
-        self.columns: dict[str, list[Any]] = {}
-
-    def allowed_docs(self, classes: frozenset[str]) -> frozenset[int]:
-        """The docnums of every live document of a visible class."""
-        docs = self.allowed.get(classes)
-        if docs is None:
-            reader = self.searcher.reader()
-            ids: set[int] = set()
-            for cls in classes:
-                if reader.doc_frequency("security_class", cls):
-                    ids.update(reader.postings("security_class", cls).all_ids())
-            docs = frozenset(ids)
-            self.allowed[classes] = docs
-        return docs
-
-    def column(self, field: str) -> list[Any]:
-        """The values of a column field for every docnum, read once per searcher."""
-        values = self.columns.get(field)
-        if values is None:
-            values = list(self.searcher.reader().column_reader(field))
-            self.columns[field] = values
-        return values
+        self.tables = Tables(searcher, bulk)
 
 
 class SearchIndex:
@@ -89,7 +67,7 @@ class SearchIndex:
         self.rebuild_procs = rebuild_procs
         self._lock = threading.Lock()
         self._view: _View | None = None
-        self._weighting = scoring.BM25F()
+        self._bulk: BulkPostings | None = None
 
     @classmethod
     def open(cls, path: Path, *, lock_timeout: float = 30.0, rebuild_procs: int = 1) -> SearchIndex:
@@ -151,14 +129,15 @@ class SearchIndex:
                 if view is not None:
                     view.searcher.close()
                 ix = windex.open_dir(str(generation))
-                view = _View(generation, ix.searcher(weighting=self._weighting))
+                self._bulk = BulkPostings.load(generation)
+                view = _View(generation, ix.searcher(), self._bulk)
             elif not view.searcher.up_to_date():
                 # Not Searcher.refresh(): it reuses the reader of a segment whose deletions
                 # changed, and a deleted or replaced record would still match.
                 view.searcher.close()
                 ix = windex.open_dir(str(generation))
-                view = _View(generation, ix.searcher(weighting=self._weighting))
-        except (OSError, windex.IndexError) as exc:
+                view = _View(generation, ix.searcher(), self._bulk)
+        except (OSError, ValueError, windex.IndexError) as exc:
             self._view = None
             raise StoreUnavailableError("search index unreadable") from exc
         self._view = view
@@ -195,15 +174,16 @@ class SearchIndex:
             raise InvalidInputError(f"results beyond the first {MAX_RESULT_WINDOW} are not shown")
         with self._lock:
             view = self._fresh_view()
-            allowed = view.allowed_docs(frozenset(visible_classes))
-            matched, top = _collect(view.searcher, compile_query(parsed), allowed, page * page_size)
-            shown = top[(page - 1) * page_size : page * page_size]
+            allowed = view.tables.allowed(frozenset(visible_classes))
+            matched, scores = evaluate(view.tables, parsed, allowed)
+            best = top(matched, scores, page * page_size)
+            shown = best[(page - 1) * page_size : page * page_size]
             hits = tuple(_hit(view.searcher, docnum, score) for score, docnum in shown)
             facet_counts: dict[str, tuple[Facet, ...]] = {}
-            if facets and matched:
-                facet_counts = _facets(view, matched)
+            if facets and len(matched):
+                facet_counts = _facets(view.tables, matched)
             suggestion = None
-            if not matched:
+            if not len(matched):
                 suggestion = _suggest(view, parsed, allowed)
         total = len(matched)
         return SearchResults(
@@ -218,55 +198,40 @@ class SearchIndex:
         )
 
 
-def _collect(
-    searcher: Any, q: Any, allowed: frozenset[int], limit: int
-) -> tuple[list[int], list[tuple[float, int]]]:
-    """Every visible matching docnum, and the best ``limit`` as ``(score, docnum)``, best first.
-
-    Each segment is searched with its own matcher, as Whoosh's collectors do; documents outside
-    ``allowed`` are skipped before they are scored.
-    """
-    context = searcher.context()
-    matched: list[int] = []
-    heap: list[tuple[float, int]] = []
-    push, replace = heapq.heappush, heapq.heapreplace
-    for sub, offset in searcher.leaf_searchers():
-        m = q.matcher(sub, context)
-        while m.is_active():
-            docnum = m.id() + offset
-            if docnum in allowed:
-                matched.append(docnum)
-                score = m.score()
-                # Ties go to the lower docnum: (score, -docnum) orders them in the heap.
-                if len(heap) < limit:
-                    push(heap, (score, -docnum))
-                elif (score, -docnum) > heap[0]:
-                    replace(heap, (score, -docnum))
-            m.next()
-    top = sorted(heap, reverse=True)
-    return matched, [(score, -neg) for score, neg in top]
-
-
 def _hit(searcher: Any, docnum: int, score: float) -> Hit:
     stored = searcher.stored_fields(docnum)
     return Hit(record_id=int(stored["record_id"]), archive_code=stored["archive_code"], score=score)
 
 
-def _facets(view: _View, matched: list[int]) -> dict[str, tuple[Facet, ...]]:
+def _facets(tables: Tables, matched: Ids) -> dict[str, tuple[Facet, ...]]:
     """Counts per business type (most first) and per year (newest first) of ``matched``."""
-    types = view.column("business_type")
-    years = view.column("year")
-    type_counts = Counter(map(types.__getitem__, matched))
-    year_counts = Counter(map(years.__getitem__, matched))
-    by_type = sorted(type_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    type_counts = np.bincount(tables.type_codes[matched], minlength=len(tables.type_names))
+    by_type = sorted(
+        ((str(tables.type_names[i]), int(n)) for i, n in enumerate(type_counts) if n),
+        key=lambda kv: (-kv[1], kv[0]),
+    )
+    years, year_counts = np.unique(tables.year[matched], return_counts=True)
     return {
-        "business_type": tuple(
-            Facet(value=v.decode() if isinstance(v, bytes) else str(v), count=n) for v, n in by_type
-        ),
+        "business_type": tuple(Facet(value=v, count=n) for v, n in by_type),
         "year": tuple(
-            Facet(value=str(y), count=n) for y, n in sorted(year_counts.items(), reverse=True)
+            Facet(value=str(int(y)), count=int(n))
+            for y, n in sorted(zip(years, year_counts, strict=True), reverse=True)
         ),
     }
+
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every ASCII word one edit (delete, replace, insert, swap) from ``word``."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out.update(a + c + b[1:] for a, b in splits if b for c in _ALPHABET)
+    out.update(a + c + b for a, b in splits for c in _ALPHABET)
+    out.update(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1)
+    out.discard(word)
+    return out
 
 
 def _candidates(view: _View, term: str) -> list[str]:
@@ -276,16 +241,18 @@ def _candidates(view: _View, term: str) -> list[str]:
     """
     if term.isascii() and term.isalnum():
         field = "student" if term.isdigit() else "body"
-    elif 2 <= len(term) <= 4 and all(map(is_cjk, term)):
-        field = "name_key"  # a Chinese name typed with a wrong character
-    else:
-        return []
-    corrector = view.searcher.corrector(field)
-    found = corrector.suggest(term.lower(), limit=_SUGGEST_CANDIDATES, maxdist=_SUGGEST_DIST)
-    return [c for c in found if c != term.lower() and c.isascii() == term.isascii()]
+        word = term.lower()
+        found = [c for c in sorted(_one_edit(word)) if view.tables.has_term(field, c)]
+        return found[:_SUGGEST_CANDIDATES]
+    if 2 <= len(term) <= 4 and all(map(is_cjk, term)):
+        # A Chinese name typed with a wrong character.
+        corrector = view.searcher.corrector("name_key")
+        found = corrector.suggest(term, limit=_SUGGEST_CANDIDATES, maxdist=_SUGGEST_DIST)
+        return [c for c in found if c != term and not c.isascii()]
+    return []
 
 
-def _suggest(view: _View, parsed: ParsedQuery, allowed: frozenset[int]) -> str | None:
+def _suggest(view: _View, parsed: ParsedQuery, allowed: Mask) -> str | None:
     """A query one corrected word away that has visible hits, or ``None``.
 
     Candidates come from the index's lexicon, which knows every class; each is tried under the
@@ -302,15 +269,7 @@ def _suggest(view: _View, parsed: ParsedQuery, allowed: frozenset[int]) -> str |
                     alternative = dataclasses.replace(parsed, text=text, terms=replaced)
                 else:
                     alternative = dataclasses.replace(parsed, text=text, students=replaced)
-                count = _count(view.searcher, compile_query(alternative), allowed)
+                count = len(evaluate(view.tables, alternative, allowed)[0])
                 if count and (best is None or (-count, text) < (-best[0], best[1])):
                     best = (count, text)
     return best[1] if best else None
-
-
-def _count(searcher: Any, q: Any, allowed: frozenset[int]) -> int:
-    context = searcher.boolean_context()
-    count = 0
-    for sub, offset in searcher.leaf_searchers():
-        count += sum(1 for d in q.matcher(sub, context).all_ids() if d + offset in allowed)
-    return count

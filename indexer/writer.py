@@ -11,7 +11,9 @@ On disk the index is a directory of generations, each a complete Whoosh index::
 up to a timeout, then :class:`~dangan.errors.StoreUnavailableError`, so the job that asked
 is retried). ``rebuild`` holds that same lock for its whole run, so that no upsert can land in
 a generation about to be retired, builds the next generation beside it, and swaps
-``CURRENT``; readers keep answering from the old generation until the swap. The generation
+``CURRENT``; a rebuild writes the records' page text as bulk postings
+(:mod:`indexer.bulk`) beside the Whoosh index, not through Whoosh. Readers keep answering
+from the old generation until the swap. The generation
 before the current one is kept for readers still holding it open; older ones are removed.
 
 Never logs document content; log lines carry counts and timings only.
@@ -30,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import index as windex
+from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter
 
 from dangan.errors import InvalidInputError, StoreUnavailableError
+from indexer.bulk import BulkBuilder
 from indexer.model import IndexDoc
 from indexer.schema import build_schema
 
@@ -113,21 +117,25 @@ def current_generation(root: Path) -> Path:
         raise StoreUnavailableError("search index cannot be created") from exc
 
 
-def doc_fields(doc: IndexDoc) -> dict[str, Any]:
+def doc_fields(doc: IndexDoc, *, bulk: bool = False) -> dict[str, Any]:
     """The Whoosh field values of one record; absent values are left out, not indexed empty.
 
     :param doc: the record.
+    :param bulk: leave the body out: the caller puts it in the bulk postings.
     """
     fields: dict[str, Any] = {
         "record_id": str(doc.record_id),
+        "rid": doc.record_id,
+        "bulk": int(bulk),
         "archive_code": doc.archive_code,
         "code_text": doc.archive_code,
         "title": doc.title,
         "business_type": doc.business_type,
         "year": doc.year,
         "security_class": doc.security_class,
-        "body": "\n".join(doc.pages),
     }
+    if not bulk:
+        fields["body"] = "\n".join(doc.pages)
     student = " ".join(part for part in (doc.student_name, doc.student_no) if part)
     if student:
         fields["student"] = student
@@ -136,6 +144,28 @@ def doc_fields(doc: IndexDoc) -> dict[str, Any]:
     if doc.paper_location:
         fields["location"] = doc.paper_location
     return fields
+
+
+class _BulkFieldWriter(W3FieldWriter):  # type: ignore[misc]  # whoosh is untyped
+    """Whoosh's field writer without per-posting field-length lookups.
+
+    Those lengths only feed block-quality skipping in Whoosh's own scorer, which the search
+    does not use (:mod:`indexer.engine` scores with numpy); looking them up cost a fifth of
+    a rebuild.
+    """
+
+    def add_postings(self, schema: Any, lengths: Any, items: Any) -> None:
+        super().add_postings(schema, None, items)
+
+
+class _RebuildCodec(W3Codec):  # type: ignore[misc]  # whoosh is untyped
+    """The default codec, uncompressed, with :class:`_BulkFieldWriter`; same on-disk format."""
+
+    def __init__(self) -> None:
+        super().__init__(compression=0)
+
+    def field_writer(self, storage: Any, segment: Any) -> Any:
+        return _BulkFieldWriter(self, storage, segment)
 
 
 def _acquire(lock: Any, deadline: float) -> None:
@@ -245,17 +275,20 @@ def rebuild_index(
         new = root / _gen_name(number)
         new.mkdir()
         ix = windex.create_in(str(new), build_schema())
-        kwargs: dict[str, Any] = {"limitmb": limitmb}
+        kwargs: dict[str, Any] = {"limitmb": limitmb, "codec": _RebuildCodec()}
         if procs > 1:
             kwargs.update(procs=procs, multisegment=True)
         writer = ix.writer(**kwargs)
         seen: set[int] = set()
+        bodies = BulkBuilder()
         try:
             for doc in docs:
                 if doc.record_id in seen:
                     raise InvalidInputError(f"record {doc.record_id} given twice to rebuild")
                 seen.add(doc.record_id)
-                writer.add_document(**doc_fields(doc))
+                writer.add_document(**doc_fields(doc, bulk=True))
+                bodies.add(doc.record_id, "\n".join(doc.pages))
+            bodies.write(new)
         except BaseException:
             writer.cancel()
             raise

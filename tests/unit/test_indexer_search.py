@@ -102,9 +102,25 @@ def test_each_kind_of_query_finds_its_record(
     assert sorted(codes(index, query)) == sorted(expected)
 
 
-def test_a_phrase_needs_its_characters_adjacent(index: SearchIndex) -> None:
+def test_a_phrase_needs_all_its_bigrams(index: SearchIndex) -> None:
+    # No positions are indexed: a phrase is every one of its bigrams in one field. Reversed
+    # word order still fails, because the bigram across the join (奖荣) is not there.
     assert codes(index, '"三等奖荣获"') == []
     assert codes(index, "荣获 三等奖") == ["2024-奖励-007"]
+
+
+def test_an_unquoted_long_term_survives_a_misread_character(index: SearchIndex) -> None:
+    # 全市中学生科技 with 学 misread as 字: 2 of its 6 bigrams are gone from the query.
+    assert codes(index, "全市中字生科技") == ["2024-奖励-007"]
+    assert codes(index, '"全市中字生科技"') == []  # quoted: every bigram required
+    assert codes(index, "金艳汉") == []  # a short term (a name) stays strict
+
+
+def test_a_full_match_outranks_a_partial_one(index: SearchIndex) -> None:
+    index.add([doc(5, archive_code="2019-转学-005", pages=("全市中学生科技大赛",))])
+    index.add([doc(6, archive_code="2019-转学-006", pages=("全市中字生科技大赛",))])
+    assert codes(index, "全市中学生科技")[:2] == ["2019-转学-005", "2024-奖励-007"]
+    assert codes(index, "全市中字生科技")[0] == "2019-转学-006"
 
 
 def test_the_student_field_outranks_the_body(index: SearchIndex, tmp_path: Path) -> None:
@@ -131,6 +147,21 @@ def test_rebuild_swaps_in_a_new_generation(index: SearchIndex, tmp_path: Path) -
     assert codes(index, "金艳涵") == []
     # A second index object on the same directory sees the swap too.
     assert SearchIndex.open(tmp_path / "index").doc_count() == 1
+
+
+def test_upserts_and_deletes_after_a_rebuild(index: SearchIndex) -> None:
+    # A rebuild puts page text in the bulk postings; a later upsert's text goes to Whoosh,
+    # and the record's old bulk postings must no longer match.
+    index.rebuild([doc(1), doc(2, archive_code="2019-转学-002", pages=("另一份材料。",))])
+    assert codes(index, "杭州市") == ["2019-转学-001"]
+    index.add([doc(1, pages=("改过的内容：休学申请",))])
+    assert codes(index, "杭州市") == []
+    assert codes(index, "休学申请") == ["2019-转学-001"]
+    index.delete([2])
+    assert codes(index, "另一份材料") == []
+    results = index.search("崔丽东", visible_classes=INTERNAL)
+    assert results.total == 1
+    assert {f.value: f.count for f in results.facets["year"]} == {"2019": 1}
 
 
 def test_rebuild_refuses_a_duplicate_id_and_keeps_the_old_index(index: SearchIndex) -> None:
