@@ -216,7 +216,6 @@ class Tables:
     def field_match(self, field: str, text: str, *, tolerant: bool) -> tuple[Mask, Scores]:
         """Documents whose ``field`` holds ``text`` (see the module docstring), and scores."""
         terms = list(dict.fromkeys(split_terms(text)))
-        count = np.zeros(self.size, dtype=np.int16)
         score = np.zeros(self.size, dtype=np.float64)
         if len(terms) == 1 and len(terms[0]) == 1 and is_cjk(terms[0]):
             # A lone character is indexed as a unigram only where it stands alone;
@@ -227,14 +226,13 @@ class Tables:
             need = min_match(len(terms))
         else:
             need = len(terms)
-        missing = 0
-        for term in terms:
-            ids, tfs = self.postings(field, term)
-            if not len(ids):
-                missing += 1
-                if len(terms) - missing < need:
-                    return np.zeros(self.size, dtype=np.bool_), score
-                continue
+        found = [(ids, tfs) for ids, tfs in (self.postings(field, t) for t in terms) if len(ids)]
+        if len(found) < need:
+            # Cheap way out, taken by most fields of most terms (and by every "did you mean"
+            # candidate that is not in this field).
+            return np.zeros(self.size, dtype=np.bool_), score
+        count = np.zeros(self.size, dtype=np.int16)
+        for ids, tfs in found:
             count[ids] += 1
             score[ids] += self._bm25(field, ids, tfs)
         return count >= need, score
