@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= dangan-data
-RUN_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-osd
+RUN_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-osd fonts-wqy-microhei
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql
 
 .PHONY: run test check lint format system-run system-test venv clean
