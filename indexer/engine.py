@@ -97,6 +97,13 @@ def _block_postings(matcher: Any) -> tuple[Ids, npt.NDArray[np.float64]]:
     return np.concatenate(id_parts), np.concatenate(weight_parts)
 
 
+def _column(reader: Any, field: str, size: int) -> list[Any]:
+    """A column's value for every docnum; an index with no documents has no columns."""
+    if not size:
+        return []
+    return list(reader.column_reader(field))
+
+
 class Tables:
     """Per-searcher arrays: docnum columns, visibility masks, and posting access.
 
@@ -118,14 +125,14 @@ class Tables:
                 live[dead] = False
         self.live = live
         self.live_count = max(1, int(live.sum()))
-        rids = np.asarray(list(reader.column_reader("rid")), dtype=np.int64)
-        in_bulk = np.asarray(list(reader.column_reader("bulk")), dtype=np.bool_) & live
-        self.year = np.asarray(list(reader.column_reader("year")), dtype=np.int64)
+        rids = np.asarray(_column(reader, "rid", size), dtype=np.int64)
+        in_bulk = np.asarray(_column(reader, "bulk", size), dtype=np.bool_) & live
+        self.year = np.asarray(_column(reader, "year", size), dtype=np.int64)
         types = [
             v.decode() if isinstance(v, bytes) else str(v)
-            for v in reader.column_reader("business_type")
+            for v in _column(reader, "business_type", size)
         ]
-        self.type_names, codes = np.unique(np.asarray(types, dtype=object), return_inverse=True)
+        self.type_names, codes = np.unique(np.asarray(types, dtype=str), return_inverse=True)
         self.type_codes: Ids = np.asarray(codes, dtype=np.int64).reshape(-1)
         self.body_length = np.zeros(size, dtype=np.float64)
         # Bulk document -> docnum (-1: deleted, or replaced by a later upsert).
@@ -259,8 +266,9 @@ def _anywhere(
     score = np.zeros(tables.size, dtype=np.float64)
     for field in TEXT_FIELDS:
         found, points = tables.field_match(field, text, tolerant=tolerant)
-        mask |= found
-        score += np.where(found, points * FIELD_BOOSTS[field], 0.0)
+        if found.any():
+            mask |= found
+            score += np.where(found, points * FIELD_BOOSTS[field], 0.0)
     if exact_code:
         found, points = tables.exact("archive_code", text, _CODE_BOOST)
         mask |= found

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 _CURRENT = "CURRENT"
 _GEN_PREFIX = "gen-"
+_OLD_FORMAT = "search index is in an older format; rebuild it (dangan index rebuild)"
 #: How often a waiting writer looks at the lock again.
 _POLL_S = 0.05
 
@@ -196,6 +197,9 @@ def _current_writer(root: Path, timeout: float) -> Iterator[Any]:
         if current_generation(root) == gen:
             break
         writer.cancel()
+    if "rid" not in writer.schema:
+        writer.cancel()
+        raise StoreUnavailableError(_OLD_FORMAT)
     try:
         yield writer
     except BaseException:

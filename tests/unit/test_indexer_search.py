@@ -268,3 +268,15 @@ def test_a_write_gives_up_when_another_writer_holds_the_lock(tmp_path: Path) -> 
     finally:
         holder.cancel()
     assert ix.add([doc(1)]) == 1
+
+
+def test_an_empty_index_answers_with_nothing(tmp_path: Path) -> None:
+    ix = SearchIndex.open(tmp_path / "index")
+    results = ix.search("崔丽东 year:2019", visible_classes=INTERNAL)
+    assert (results.total, results.hits, results.suggestion) == (0, (), None)
+    assert ix.rebuild([]) == 0
+    assert ix.search("崔丽东", visible_classes=INTERNAL).total == 0
+
+
+def test_a_lone_character_matches_where_it_starts_a_bigram(index: SearchIndex) -> None:
+    assert codes(index, "杭") == ["2019-转学-001"]
