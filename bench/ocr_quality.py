@@ -157,7 +157,7 @@ def _commit() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus" / "dev")
-    parser.add_argument("--engine", choices=ENGINES, default="tesseract")
+    parser.add_argument("--engine", choices=ENGINES, default="rapidocr")
     parser.add_argument("--limit", type=int, default=None, help="only the first N pages")
     parser.add_argument("--no-baseline", action="store_true", help="skip plain Tesseract")
     parser.add_argument("--no-one-core", action="store_true", help="skip the one-process run")
