@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.columns import NumericColumn
 
 from indexer.analyzer import is_cjk, split_terms
 from indexer.bulk import BulkPostings
@@ -70,6 +71,7 @@ def _block_postings(matcher: Any) -> tuple[Ids, npt.NDArray[np.float64]]:
     Reads Whoosh's W3 blocks directly (ids are delta-encoded, weights an array or a
     constant): the matcher's own per-posting calls cost microseconds each.
     """
+    # The private attributes below are Whoosh's own block reader, used as it uses them.
     if not isinstance(matcher, W3LeafMatcher):
         ids: list[int] = []
         weights: list[float] = []
@@ -97,11 +99,29 @@ def _block_postings(matcher: Any) -> tuple[Ids, npt.NDArray[np.float64]]:
     return np.concatenate(id_parts), np.concatenate(weight_parts)
 
 
-def _column(reader: Any, field: str, size: int) -> list[Any]:
-    """A column's value for every docnum; an index with no documents has no columns."""
-    if not size:
-        return []
-    return list(reader.column_reader(field))
+def _numbers(leaves: list[tuple[Any, int]], field: str, size: int) -> npt.NDArray[np.int64]:
+    """A numeric column's value for every docnum, read a segment at a time.
+
+    Whoosh's column readers unpack one value per call; a ``NumericColumn`` is a run of
+    big-endian numbers on disk (then defaults), which numpy reads in one go.
+    """
+    out = np.zeros(size, dtype=np.int64)
+    for leaf, offset in leaves:
+        count = int(leaf.doc_count_all())
+        if not count or not leaf.has_column(field):
+            continue
+        column = leaf.column_reader(field, translate=False)
+        if isinstance(column, NumericColumn.Reader):
+            # Private attributes of Whoosh's reader: its layout, read as Whoosh reads it.
+            width = column._fixedlen
+            stored = min(column._count, count)
+            raw = column._dbfile.get(column._basepos, stored * width)
+            values = np.frombuffer(raw, dtype=">" + column._typecode)
+            out[offset : offset + stored] = values
+            out[offset + stored : offset + count] = column._default
+        else:
+            out[offset : offset + count] = list(column)
+    return out
 
 
 class Tables:
@@ -125,15 +145,20 @@ class Tables:
                 live[dead] = False
         self.live = live
         self.live_count = max(1, int(live.sum()))
-        rids = np.asarray(_column(reader, "rid", size), dtype=np.int64)
-        in_bulk = np.asarray(_column(reader, "bulk", size), dtype=np.bool_) & live
-        self.year = np.asarray(_column(reader, "year", size), dtype=np.int64)
-        types = [
-            v.decode() if isinstance(v, bytes) else str(v)
-            for v in _column(reader, "business_type", size)
-        ]
-        self.type_names, codes = np.unique(np.asarray(types, dtype=str), return_inverse=True)
-        self.type_codes: Ids = np.asarray(codes, dtype=np.int64).reshape(-1)
+        if "rid" not in reader.schema:
+            raise KeyError("rid")  # a generation of an older format; the caller says so
+        rids = _numbers(self.leaves, "rid", size)
+        in_bulk = _numbers(self.leaves, "bulk", size).astype(np.bool_) & live
+        self.year = _numbers(self.leaves, "year", size)
+        # Business types from their postings: a handful of terms, read in C.
+        names = sorted(
+            w.decode() if isinstance(w, bytes) else str(w) for w in reader.lexicon("business_type")
+        )
+        self.type_names = np.asarray(names, dtype=str)
+        self.type_codes: Ids = np.zeros(size, dtype=np.int64)
+        for code, name in enumerate(names):
+            ids, _ = self.postings("business_type", name)
+            self.type_codes[ids] = code
         self.body_length = np.zeros(size, dtype=np.float64)
         # Bulk document -> docnum (-1: deleted, or replaced by a later upsert).
         self.bulk_docnum: Ids = np.full(len(bulk.rids) if bulk is not None else 0, -1, np.int64)

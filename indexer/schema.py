@@ -3,8 +3,8 @@
 What is stored is only what a hit needs to name its record (``record_id``,
 ``archive_code``); titles, names and page text are indexed, never stored, because the index
 is derived data on local disk and OCR text is record content kept encrypted in the vault.
-``business_type`` and ``year`` are columns for facets; ``security_class`` is the term the
-caller's visibility filter selects on.
+``business_type`` (a term) and ``year`` (a column) are for filters and facets;
+``security_class`` is the term the caller's visibility filter selects on.
 
 The body of the records a rebuild indexes is not in Whoosh at all but in the generation's
 bulk postings (:mod:`indexer.bulk`): written with numpy in one pass, several times faster than
@@ -14,7 +14,7 @@ Whoosh's per-posting writer. Records added later carry their body in the ``body`
 from __future__ import annotations
 
 from whoosh.columns import NumericColumn
-from whoosh.fields import COLUMN, ID, NUMERIC, Schema
+from whoosh.fields import COLUMN, ID, Schema
 
 from indexer.analyzer import BigramText
 
@@ -50,6 +50,6 @@ def build_schema() -> Schema:
         location=BigramText(),
         body=BigramText(),
         business_type=ID(sortable=True),
-        year=NUMERIC(numtype=int, bits=32, sortable=True),
+        year=COLUMN(NumericColumn("i")),
         security_class=ID(),
     )
