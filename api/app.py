@@ -14,21 +14,64 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
+from api import routes
 from api.errors import error_body
+from api.schemas import ErrorOut
 from api.services import Runtime
+from api.services.auth import LoginThrottle
 from dangan import __version__
-from dangan.errors import DanganError
+from dangan.errors import (
+    DanganError,
+    InvalidInputError,
+    NotAuthenticatedError,
+    NotFoundError,
+    TooManyRequestsError,
+)
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
 
-def create_app(rt: Runtime, *, with_workers: bool = False) -> FastAPI:
+API_PREFIX = "/api/v1"
+
+# Every route may answer these, in the one error shape.
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": what}
+    for status, what in (
+        (401, "not signed in, or the token no longer holds"),
+        (403, "your role may not do this"),
+        (404, "no such thing, or one you may not see (the same answer)"),
+        (409, "the archive's state forbids it"),
+        (422, "invalid input"),
+        (429, "too many failed sign-ins"),
+        (503, "a store or the catalog is unreachable"),
+    )
+}
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    # Name the fields and what is wrong with them, never the values sent (they may be names).
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def create_app(
+    rt: Runtime, *, with_workers: bool = False, login_throttle: LoginThrottle | None = None
+) -> FastAPI:
     """The application. ``with_workers`` runs the job workers beside it (the embedded default:
-    one process to start, nothing else to supervise)."""
+    one process to start, nothing else to supervise).
+
+    :param login_throttle: the sign-in throttle (tests pass a small one); default 5 failures
+        per user name and 20 per client address in 5 minutes.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +103,7 @@ def create_app(rt: Runtime, *, with_workers: bool = False) -> FastAPI:
         docs_url="/docs",
     )
     app.state.runtime = rt
+    app.state.login_throttle = login_throttle or LoginThrottle()
 
     @app.exception_handler(DanganError)
     async def _dangan_error(request: Request, exc: DanganError) -> JSONResponse:
@@ -69,12 +113,36 @@ def create_app(rt: Runtime, *, with_workers: bool = False) -> FastAPI:
                 exc_info=exc if type(exc) is DanganError else None,
                 extra={"event": "request_error", "code": exc.code},
             )
-        return JSONResponse(error_body(exc), status_code=exc.http_status)
+        headers = {}
+        if isinstance(exc, NotAuthenticatedError):
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, TooManyRequestsError):
+            headers["Retry-After"] = str(exc.retry_after)
+        return JSONResponse(error_body(exc), status_code=exc.http_status, headers=headers)
 
-    @app.get("/api/v1/health", tags=["operations"])
-    def health() -> dict[str, Any]:
-        """Liveness and the catalog's schema revision; no authentication, no content."""
-        db = rt.require_initialised()
-        return {"status": "ok", "version": __version__, "schema": db.current_revision()}
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        error = InvalidInputError(_validation_message(exc))
+        return JSONResponse(error_body(error), status_code=error.http_status)
 
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        # Starlette's own answers (no such route, wrong method) in the one error shape.
+        error: DanganError = NotFoundError("no such resource")
+        if exc.status_code != 404:
+            error = DanganError(str(exc.detail))
+            error.code = "http_error"
+            error.http_status = exc.status_code
+        return JSONResponse(error_body(error), status_code=error.http_status, headers=exc.headers)
+
+    for module in (
+        routes.ops,
+        routes.auth,
+        routes.records,
+        routes.search,
+        routes.jobs,
+        routes.users,
+        routes.audit,
+    ):
+        app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     return app

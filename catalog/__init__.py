@@ -39,6 +39,14 @@ from catalog.jobs import (
     release,
     retry_dead,
 )
+from catalog.listing import (
+    RecordListing,
+    RecordRow,
+    UserStamp,
+    list_visible_events,
+    list_visible_records,
+    user_stamp,
+)
 from catalog.lookup import visible_records_by_id
 from catalog.models import (
     CopyState,
@@ -156,6 +164,8 @@ __all__ = [
     "Progress",
     "RecordContent",
     "RecordInfo",
+    "RecordListing",
+    "RecordRow",
     "RecordStatus",
     "Retention",
     "Role",
@@ -163,6 +173,7 @@ __all__ = [
     "Stage",
     "StopSignal",
     "UserInfo",
+    "UserStamp",
     "add_business_type",
     "add_object",
     "allocate_code",
@@ -199,6 +210,8 @@ __all__ = [
     "list_jobs",
     "list_pages",
     "list_users",
+    "list_visible_events",
+    "list_visible_records",
     "mark_content_destroyed",
     "mark_page_done",
     "mark_page_failed",
@@ -229,6 +242,7 @@ __all__ = [
     "shred_object",
     "start_pages",
     "supersede_object",
+    "user_stamp",
     "verify_chain",
     "visible_classes",
     "visible_events_filter",

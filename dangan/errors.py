@@ -17,7 +17,8 @@ hidden record exists.
      ├── NotFoundError (404, exit 4)
      ├── NotAuthenticatedError (401, exit 5)
      ├── PermissionDeniedError (403, exit 5)
-     └── ConflictError (409, exit 6)
+     ├── ConflictError (409, exit 6)
+     └── TooManyRequestsError (429, exit 3)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "StoreUnavailableError",
+    "TooManyRequestsError",
 ]
 
 
@@ -139,3 +141,15 @@ class ConflictError(DanganError):
     code = "conflict"
     http_status = 409
     exit_code = ExitCode.conflict
+
+
+class TooManyRequestsError(DanganError):
+    """Too many attempts (sign-ins) in a short time; the message says when to try again."""
+
+    code = "too_many_requests"
+    http_status = 429
+    exit_code = ExitCode.operational
+
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

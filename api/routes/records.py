@@ -1,0 +1,186 @@
+"""``/api/v1/records``: upload, list, detail, downloads, page text and images, history.
+
+A record you may not see answers 404 exactly like one that does not exist, on every route here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
+from fastapi.responses import Response, StreamingResponse
+
+from api.deps import CurrentUser, RuntimeDep
+from api.errors import error_body
+from api.schemas import (
+    AuditPage,
+    ErrorBody,
+    EventOut,
+    PageTextOut,
+    RecordDetailOut,
+    RecordOut,
+    RecordsPage,
+    UploadOut,
+    UploadRefusal,
+)
+from api.services import records as service
+from api.services.reading import open_original
+from catalog import NewRecord, ObjectRole, RecordStatus, SecurityClass, Stage
+
+router = APIRouter(prefix="/records", tags=["records"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such record, or one you may not see (the same answer)"}
+}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def upload(
+    rt: RuntimeDep,
+    user: CurrentUser,
+    files: Annotated[list[UploadFile], File(description="one or more scans")],
+    business_type: Annotated[str, Form(description="业务类型, e.g. 新生入学")],
+    year: Annotated[int, Form(ge=1900, le=2200)],
+    title: Annotated[str, Form(max_length=500)] = "",
+    student_no: Annotated[str | None, Form(max_length=32)] = None,
+    student_name: Annotated[str | None, Form(max_length=64)] = None,
+    security_class: Annotated[SecurityClass | None, Form()] = None,
+    paper_location: Annotated[str | None, Form(max_length=200)] = None,
+    archive_code: Annotated[str | None, Form(description="a legacy code (one file)")] = None,
+    force: Annotated[bool, Form(description="store content already archived")] = False,
+) -> UploadOut:
+    """Upload scans, each becoming its own record with these fields (``record.create``).
+
+    Each file is sniffed, checked and stored in both stores; its OCR runs in the background
+    (follow it on the record or in ``/jobs``). A file that is refused leaves nothing behind
+    and is listed in ``refused``; when no file was stored the answer is the first refusal
+    (4xx) itself."""
+    new = NewRecord(
+        business_type=business_type,
+        year=year,
+        title=title,
+        student_no=student_no or None,
+        student_name=student_name or None,
+        security_class=security_class,
+        paper_location=paper_location or None,
+        archive_code=archive_code or None,
+    )
+    parts = [service.UploadFile(f.file, f.filename) for f in files]
+    outcome = service.ingest_many(rt, parts, new, user, force=force)
+    return UploadOut(
+        records=[RecordOut.of(r) for r in outcome.records],
+        refused=[
+            UploadRefusal(index=i, error=ErrorBody(**error_body(e)["error"]))
+            for i, e in outcome.refused
+        ],
+    )
+
+
+@router.get("")
+def list_records(
+    rt: RuntimeDep,
+    user: CurrentUser,
+    business_type: Annotated[str | None, Query(alias="type", description="业务类型")] = None,
+    year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+    status: RecordStatus | None = None,
+    stage: Stage | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> RecordsPage:
+    """The records you may see, newest first (``record.read_metadata``)."""
+    listing = service.list_records(
+        rt,
+        user,
+        business_type=business_type,
+        year=year,
+        status=status,
+        stage=stage,
+        page=page,
+        page_size=page_size,
+    )
+    return RecordsPage(
+        total=listing.total,
+        page=page,
+        page_size=page_size,
+        records=[RecordOut.of_row(r) for r in listing.rows],
+    )
+
+
+@router.get("/{code}", responses=_NOT_FOUND)
+def detail(rt: RuntimeDep, user: CurrentUser, code: str) -> RecordDetailOut:
+    """Metadata, intake stage, pages, and each content object's copies with their fixity."""
+    return RecordDetailOut.of(service.record_detail(rt, code, user))
+
+
+def _download(rt: RuntimeDep, user: CurrentUser, code: str, role: ObjectRole) -> Response:
+    original = open_original(rt, code, actor=user.name, user=user, role=role)
+    media = "application/pdf" if role is ObjectRole.access_copy else original.record.content_type
+    return StreamingResponse(
+        original.chunks,
+        media_type=media or "application/octet-stream",
+        headers={
+            "Content-Length": str(original.size),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "the bytes"},
+    **_NOT_FOUND,
+}
+
+
+@router.get("/{code}/original", response_class=StreamingResponse, responses=_STREAM)
+def original(rt: RuntimeDep, user: CurrentUser, code: str) -> Response:
+    """Download the original scan (``record.read_content``; audited)."""
+    return _download(rt, user, code, ObjectRole.original)
+
+
+@router.get("/{code}/access-copy", response_class=StreamingResponse, responses=_STREAM)
+def access_copy(rt: RuntimeDep, user: CurrentUser, code: str) -> Response:
+    """Download the access copy, a searchable PDF (``record.read_content``; audited)."""
+    return _download(rt, user, code, ObjectRole.access_copy)
+
+
+@router.get("/{code}/pages/{n}/text", responses=_NOT_FOUND)
+def page_text(
+    rt: RuntimeDep, user: CurrentUser, code: str, n: Annotated[int, Path(ge=1)]
+) -> PageTextOut:
+    """The OCR text of page ``n`` (1-based) (``record.read_content``; audited)."""
+    return PageTextOut(archive_code=code, page=n, text=service.page_text(rt, code, n, user))
+
+
+@router.get(
+    "/{code}/pages/{n}/image",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "the page"}, **_NOT_FOUND},
+)
+def page_image(
+    rt: RuntimeDep,
+    user: CurrentUser,
+    code: str,
+    n: Annotated[int, Path(ge=1)],
+    width: Annotated[int | None, Query(ge=16, le=service.MAX_IMAGE_WIDTH)] = None,
+) -> Response:
+    """Page ``n`` as a PNG, turned and deskewed as it was read, at ``width`` pixels (never
+    larger than the scan); rendered in memory, never cached (``record.read_content``)."""
+    png = service.page_png(rt, code, n, user, width=width)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{code}/history", responses=_NOT_FOUND)
+def history(
+    rt: RuntimeDep,
+    user: CurrentUser,
+    code: str,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditPage:
+    """The record's own audit events in chain order (``record.read_history``)."""
+    events = service.record_history(rt, code, user, after_id=after_id, limit=limit)
+    return AuditPage(
+        events=[EventOut.of(e) for e in events],
+        next_after_id=events[-1].id if len(events) == limit else None,
+    )

@@ -1,0 +1,384 @@
+"""The JSON the API answers with: pydantic models, so that ``/docs`` is the code's own word.
+
+Each model is built from the catalog's frozen dataclasses by a ``of`` class method; nothing
+here reads the database or decides a permission.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from api.services.records import RecordDetail
+from api.services.search import SearchHit, SearchPage
+from catalog import (
+    AuditEventInfo,
+    ChainReport,
+    CopyInfo,
+    CopyState,
+    JobInfo,
+    JobState,
+    ObjectInfo,
+    PageInfo,
+    PageState,
+    RecordInfo,
+    RecordRow,
+    RecordStatus,
+    Retention,
+    Role,
+    SecurityClass,
+    Stage,
+    UserInfo,
+)
+
+__all__ = [
+    "AuditPage",
+    "AuditVerifyOut",
+    "ErrorBody",
+    "ErrorOut",
+    "EventOut",
+    "JobOut",
+    "JobsPage",
+    "PageTextOut",
+    "ReadyOut",
+    "RecordDetailOut",
+    "RecordOut",
+    "RecordsPage",
+    "SearchOut",
+    "TokenOut",
+    "UploadOut",
+    "UploadRefusal",
+    "UserOut",
+]
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="a stable machine-readable code, e.g. `not_found`")
+    message: str = Field(description="a message safe to show the person")
+
+
+class ErrorOut(BaseModel):
+    """The one shape of every error answer."""
+
+    error: ErrorBody
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int = Field(description="seconds the access token lives")
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    disabled: bool
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, u: UserInfo) -> UserOut:
+        return cls(id=u.id, name=u.name, role=u.role, disabled=u.disabled, created_at=u.created_at)
+
+
+class RecordOut(BaseModel):
+    archive_code: str
+    year: int
+    business_type: str
+    serial: int
+    title: str
+    student_no: str | None
+    student_name: str | None
+    security_class: SecurityClass
+    paper_location: str | None
+    status: RecordStatus
+    stage: Stage | None = None
+    needs_review: bool | None = None
+    content_type: str | None
+    size: int | None
+    page_count: int
+    upload_name: str | None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(
+        cls, r: RecordInfo, *, stage: Stage | None = None, needs_review: bool | None = None
+    ) -> RecordOut:
+        return cls(
+            archive_code=r.archive_code,
+            year=r.year,
+            business_type=r.business_type,
+            serial=r.serial,
+            title=r.title,
+            student_no=r.student_no,
+            student_name=r.student_name,
+            security_class=r.security_class,
+            paper_location=r.paper_location,
+            status=r.status,
+            stage=stage,
+            needs_review=needs_review,
+            content_type=r.content_type,
+            size=r.size,
+            page_count=r.page_count,
+            upload_name=r.upload_name,
+            created_at=r.created_at,
+        )
+
+    @classmethod
+    def of_row(cls, row: RecordRow) -> RecordOut:
+        return cls.of(row.record, stage=row.stage, needs_review=row.needs_review)
+
+
+class RecordsPage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    records: list[RecordOut]
+
+
+class UploadRefusal(BaseModel):
+    index: int = Field(description="0-based position of the file in the upload")
+    error: ErrorBody
+
+
+class UploadOut(BaseModel):
+    records: list[RecordOut] = Field(description="the records created, in upload order")
+    refused: list[UploadRefusal] = Field(description="the files that were not stored, and why")
+
+
+class PageOut(BaseModel):
+    number: int
+    state: PageState
+    width: int | None
+    height: int | None
+    rotation: int
+    skew: float | None
+    engine: str | None
+    confidence: float | None
+    needs_review: bool
+
+    @classmethod
+    def of(cls, p: PageInfo) -> PageOut:
+        return cls(
+            number=p.number,
+            state=p.state,
+            width=p.width,
+            height=p.height,
+            rotation=p.rotation,
+            skew=p.skew,
+            engine=p.engine,
+            confidence=p.confidence,
+            needs_review=p.needs_review,
+        )
+
+
+class CopyOut(BaseModel):
+    store: str
+    state: CopyState
+    size: int
+    ciphertext_sha256: str
+    verified_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, c: CopyInfo) -> CopyOut:
+        return cls(
+            store=c.store,
+            state=c.state,
+            size=c.size,
+            ciphertext_sha256=c.ciphertext_sha256,
+            verified_at=c.verified_at,
+        )
+
+
+class ObjectOut(BaseModel):
+    role: str = Field(description="original, ocr_text or access_copy")
+    size: int
+    plaintext_sha256: str
+    copies: list[CopyOut]
+
+    @classmethod
+    def of(cls, o: ObjectInfo) -> ObjectOut:
+        return cls(
+            role=o.role.value,
+            size=o.size,
+            plaintext_sha256=o.plaintext_sha256,
+            copies=[CopyOut.of(c) for c in o.copies],
+        )
+
+
+class RecordDetailOut(BaseModel):
+    record: RecordOut
+    pages_done: int
+    pages_failed: int
+    processed_at: dt.datetime | None
+    pages: list[PageOut]
+    objects: list[ObjectOut]
+
+    @classmethod
+    def of(cls, d: RecordDetail) -> RecordDetailOut:
+        return cls(
+            record=RecordOut.of(
+                d.record, stage=d.progress.stage, needs_review=d.progress.needs_review
+            ),
+            pages_done=d.progress.pages_done,
+            pages_failed=d.progress.pages_failed,
+            processed_at=d.progress.processed_at,
+            pages=[PageOut.of(p) for p in d.pages],
+            objects=[ObjectOut.of(o) for o in d.objects],
+        )
+
+
+class PageTextOut(BaseModel):
+    archive_code: str
+    page: int
+    text: str
+
+
+class EventOut(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    outcome: str
+    target: str | None
+    detail: dict[str, Any]
+    hash: str
+
+    @classmethod
+    def of(cls, e: AuditEventInfo) -> EventOut:
+        return cls(
+            id=e.id,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            outcome=e.outcome,
+            target=e.target,
+            detail=e.detail,
+            hash=e.hash,
+        )
+
+
+class AuditPage(BaseModel):
+    events: list[EventOut]
+    next_after_id: int | None = Field(description="pass as `after_id` for the next page")
+
+
+class ChainProblemOut(BaseModel):
+    event_id: int
+    reason: str
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    events: int
+    head_id: int | None
+    head_hash: str | None
+    problems: list[ChainProblemOut]
+
+    @classmethod
+    def of(cls, r: ChainReport) -> AuditVerifyOut:
+        return cls(
+            ok=r.ok,
+            events=r.events,
+            head_id=r.head.id if r.head else None,
+            head_hash=r.head.hash if r.head else None,
+            problems=[ChainProblemOut(event_id=p.event_id, reason=p.reason) for p in r.problems],
+        )
+
+
+class SnippetOut(BaseModel):
+    page: int = Field(description="1-based page number")
+    text: str
+    highlights: list[tuple[int, int]] = Field(description="(start, end) offsets into text")
+
+
+class HitOut(BaseModel):
+    record: RecordOut
+    score: float
+    snippets: list[SnippetOut]
+
+    @classmethod
+    def of(cls, h: SearchHit) -> HitOut:
+        return cls(
+            record=RecordOut.of(h.record),
+            score=h.score,
+            snippets=[
+                SnippetOut(page=s.page, text=s.text, highlights=list(s.highlights))
+                for s in h.snippets
+            ],
+        )
+
+
+class FacetOut(BaseModel):
+    value: str
+    count: int
+
+
+class SearchOut(BaseModel):
+    query: str
+    total: int
+    page: int
+    page_size: int
+    hits: list[HitOut]
+    facets: dict[str, list[FacetOut]]
+    suggestion: str | None
+
+    @classmethod
+    def of(cls, p: SearchPage) -> SearchOut:
+        return cls(
+            query=p.query,
+            total=p.total,
+            page=p.page,
+            page_size=p.page_size,
+            hits=[HitOut.of(h) for h in p.hits],
+            facets={
+                k: [FacetOut(value=f.value, count=f.count) for f in v] for k, v in p.facets.items()
+            },
+            suggestion=p.suggestion,
+        )
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    state: JobState
+    attempts: int
+    max_attempts: int
+    archive_code: str | None = Field(description="the record it works on, when you may see it")
+    last_error: str | None
+    created_at: dt.datetime
+    run_after: dt.datetime
+    finished_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, j: JobInfo, archive_code: str | None) -> JobOut:
+        return cls(
+            id=j.id,
+            kind=j.kind,
+            state=j.state,
+            attempts=j.attempts,
+            max_attempts=j.max_attempts,
+            archive_code=archive_code,
+            last_error=j.last_error,
+            created_at=j.created_at,
+            run_after=j.run_after,
+            finished_at=j.finished_at,
+        )
+
+
+class JobsPage(BaseModel):
+    jobs: list[JobOut]
+
+
+class BusinessTypeOut(BaseModel):
+    name: str
+    retention: Retention
+    default_security_class: SecurityClass
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    checks: dict[str, bool]

@@ -1,0 +1,102 @@
+"""A small real archive behind the HTTP API, for the API's tests.
+
+One :class:`World` per test module: a Runtime on a temporary data directory (SQLite, two real
+``fs`` stores, a real keyring), one user per role, and two single-page scans from the corpus,
+an internal record and a contract (合同) record, run through the real queue (OCR included)
+until both are ``archived``. Tests speak to it through FastAPI's ``TestClient``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.services import Runtime, ingest, initialize
+from api.services.auth import LoginThrottle
+from catalog import NewRecord, RecordStatus, Role, create_user, get_record, run_one
+from dangan.config import load_settings
+from tests.corpus import scan
+
+PASSWORD = "correct-horse-battery"
+INTERNAL_SCAN = "IMG_2199.png"  # 学籍变更, one page, 万沐
+CONTRACT_SCAN = "scan_3217.jpg"  # 合同, one page
+ROLES = tuple(Role)
+
+
+@dataclass
+class World:
+    rt: Runtime
+    client: TestClient
+    internal: str  # archive codes
+    contract: str
+    tokens: dict[Role, str] = field(default_factory=dict)
+
+    def headers(self, role: Role | None) -> dict[str, str]:
+        if role is None:
+            return {}
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+def user_name(role: Role) -> str:
+    return f"{role.value}1"
+
+
+def run_queue(rt: Runtime, *, max_jobs: int = 200) -> None:
+    """Run queued jobs in this process until none is runnable."""
+    for _ in range(max_jobs):
+        if run_one(rt.db, "test", rt, lease_seconds=120) is None:
+            return
+    raise AssertionError("the queue did not drain")
+
+
+def token_for(client: TestClient, name: str, password: str = PASSWORD) -> str:
+    resp = client.post("/api/v1/auth/token", data={"username": name, "password": password})
+    assert resp.status_code == 200, resp.text
+    token: str = resp.json()["access_token"]
+    return token
+
+
+@contextmanager
+def world(tmp: Path, *, throttle: LoginThrottle | None = None) -> Iterator[World]:
+    internal_scan, contract_scan = scan(INTERNAL_SCAN), scan(CONTRACT_SCAN)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith("DANGAN_"):
+                mp.delenv(name)
+        rt = Runtime(load_settings(data_dir=tmp / "data"))
+    try:
+        initialize(rt, admin=user_name(Role.admin), password=PASSWORD)
+        with rt.db.write() as session:
+            for role in ROLES:
+                if role is not Role.admin:
+                    create_user(
+                        session, name=user_name(role), role=role, password=PASSWORD, actor="test"
+                    )
+        internal = ingest(
+            rt,
+            internal_scan,
+            NewRecord(business_type="学籍变更", year=2023, student_name="万沐"),
+            actor="test",
+        )
+        contract = ingest(
+            rt, contract_scan, NewRecord(business_type="合同", year=2023), actor="test"
+        )
+        run_queue(rt)
+        with rt.db.read() as session:
+            for code in (internal.archive_code, contract.archive_code):
+                assert get_record(session, code).status is RecordStatus.archived
+        app = create_app(rt, login_throttle=throttle)
+        with TestClient(app) as client:
+            w = World(rt, client, internal.archive_code, contract.archive_code)
+            for role in ROLES:
+                w.tokens[role] = token_for(client, user_name(role))
+            yield w
+    finally:
+        rt.close()

@@ -1,0 +1,292 @@
+"""The role × endpoint matrix: every API route, called as every role and anonymously, answers
+what the policy table says (``catalog.policy_table`` / ``is_allowed``), and a contract record
+is 404 (the very body of a missing record) for everyone but directors on every route that
+could reveal it. Hidden records are also absent from listings, totals, search, jobs and the
+audit trail that others read.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from catalog import (
+    Action,
+    ActionScope,
+    Role,
+    SecurityClass,
+    is_allowed,
+    policy_table,
+    visible_classes,
+)
+from tests.corpus import CORPUS
+from tests.integration.api_world import ROLES, World, world
+
+MISSING = "2023-学籍变更-999"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with world(tmp_path_factory.mktemp("api-matrix")) as the_world:
+        yield the_world
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One route as the matrix calls it: which policy action decides it, and how to call it."""
+
+    method: str
+    path: str  # "{code}" is filled with an archive code for record routes
+    action: Action | None  # None: anyone signed in (or anyone at all when ``public``)
+    ok: int = 200
+    public: bool = False
+    kwargs: Callable[[], dict[str, Any]] = dict
+    upload_class: SecurityClass | None = None  # POST /records: the class of the new record
+
+    @property
+    def is_record_route(self) -> bool:
+        return "{code}" in self.path
+
+
+def _upload(security_class: SecurityClass) -> Callable[[], dict[str, Any]]:
+    def kwargs() -> dict[str, Any]:
+        data = (CORPUS / "bad" / "hostile_name.png").read_bytes()
+        return {
+            "files": [("files", ("scan.png", data, "image/png"))],
+            "data": {
+                "business_type": "合同" if security_class is SecurityClass.contract else "奖励",
+                "year": "2024",
+                "force": "true",
+            },
+        }
+
+    return kwargs
+
+
+def _new_user() -> dict[str, Any]:
+    return {"json": {"name": f"new{next(_counter)}", "role": "clerk", "password": "x" * 12}}
+
+
+ENDPOINTS = (
+    Endpoint("GET", "/api/v1/health", None, public=True),
+    Endpoint("GET", "/api/v1/ready", None, public=True),
+    Endpoint("GET", "/api/v1/auth/me", None),
+    Endpoint(
+        "POST",
+        "/api/v1/records",
+        Action.record_create,
+        201,
+        kwargs=_upload(SecurityClass.internal),
+        upload_class=SecurityClass.internal,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/records",
+        Action.record_create,
+        201,
+        kwargs=_upload(SecurityClass.contract),
+        upload_class=SecurityClass.contract,
+    ),
+    Endpoint("GET", "/api/v1/records", Action.record_read_metadata),
+    Endpoint("GET", "/api/v1/records/{code}", Action.record_read_metadata),
+    Endpoint("GET", "/api/v1/records/{code}/original", Action.record_read_content),
+    Endpoint("GET", "/api/v1/records/{code}/access-copy", Action.record_read_content),
+    Endpoint("GET", "/api/v1/records/{code}/pages/1/text", Action.record_read_content),
+    Endpoint("GET", "/api/v1/records/{code}/pages/1/image?width=120", Action.record_read_content),
+    Endpoint("GET", "/api/v1/records/{code}/history", Action.record_read_history),
+    Endpoint("GET", "/api/v1/search?q=万沐", Action.search),
+    Endpoint("GET", "/api/v1/jobs", Action.job_read),
+    Endpoint("GET", "/api/v1/users", Action.user_list),
+    Endpoint("POST", "/api/v1/users", Action.user_manage, 201, kwargs=_new_user),
+    Endpoint("POST", "/api/v1/users/victim/disable", Action.user_manage),
+    Endpoint("POST", "/api/v1/users/victim/enable", Action.user_manage),
+    Endpoint(
+        "POST",
+        "/api/v1/users/victim/password",
+        Action.user_manage,
+        kwargs=lambda: {"json": {"password": "y" * 12}},
+    ),
+    Endpoint("GET", "/api/v1/audit", Action.audit_read),
+    Endpoint("POST", "/api/v1/audit/verify", Action.audit_verify),
+)
+
+# Routes the matrix does not call as every role, each tested on its own elsewhere.
+ELSEWHERE = {
+    ("POST", "/api/v1/auth/token"),  # test_api_auth: every role signs in through it here too
+    ("POST", "/api/v1/auth/refresh"),  # test_api_auth
+    ("POST", "/api/v1/auth/password"),  # test_api_auth (it revokes the caller's tokens)
+}
+
+RECORD_KINDS = ("internal", "contract", "missing")
+
+
+def _code(w: World, kind: str) -> str:
+    return {"internal": w.internal, "contract": w.contract, "missing": MISSING}[kind]
+
+
+def _expected(ep: Endpoint, role: Role | None, kind: str | None) -> int:
+    """What the policy table says this call must answer."""
+    if ep.public:
+        return 200
+    if role is None:
+        return 401
+    if ep.action is None:
+        return ep.ok
+    if ep.upload_class is not None:
+        return ep.ok if is_allowed(role, ep.action, ep.upload_class) else 403
+    if kind is None:
+        return ep.ok if is_allowed(role, ep.action) else 403
+    if kind == "missing":
+        return 404
+    cls = SecurityClass(kind)
+    if cls not in visible_classes(role):
+        return 404
+    return ep.ok if is_allowed(role, ep.action, cls) else 403
+
+
+def _cases() -> Iterator[Any]:
+    for ep in ENDPOINTS:
+        kinds: tuple[str | None, ...] = RECORD_KINDS if ep.is_record_route else (None,)
+        for kind, role in itertools.product(kinds, (*ROLES, None)):
+            name = role.value if role else "anonymous"
+            suffix = f"-{ep.upload_class}" if ep.upload_class else ""
+            yield pytest.param(
+                ep, role, kind, id=f"{ep.method} {ep.path}{suffix} [{kind or '-'}] as {name}"
+            )
+
+
+@pytest.fixture(scope="module")
+def _victim(w: World) -> None:
+    from catalog import create_user
+
+    with w.rt.db.write() as session:
+        create_user(session, name="victim", role=Role.clerk, password="z" * 12, actor="test")
+
+
+@pytest.mark.usefixtures("_victim")
+@pytest.mark.parametrize(("ep", "role", "kind"), list(_cases()))
+def test_every_endpoint_as_every_role(
+    w: World, ep: Endpoint, role: Role | None, kind: str | None
+) -> None:
+    path = ep.path.replace("{code}", _code(w, kind)) if kind else ep.path
+    resp = w.client.request(ep.method, path, headers=w.headers(role), **ep.kwargs())
+    expected = _expected(ep, role, kind)
+    assert resp.status_code == expected, resp.text
+    if expected >= 400:
+        body = resp.json()
+        assert set(body) == {"error"}
+        assert set(body["error"]) == {"code", "message"}
+        assert body["error"]["message"]
+    if expected == 404 and kind is not None:
+        # A hidden record reads exactly as a missing one: same status, same body.
+        missing = ep.path.replace("{code}", MISSING)
+        same = w.client.request(ep.method, missing, headers=w.headers(role), **ep.kwargs())
+        assert (same.status_code, same.content) == (resp.status_code, resp.content)
+
+
+def _template(path: str) -> str:
+    path = path.split("?")[0]
+    return path.replace("/pages/1/", "/pages/{n}/").replace("/victim/", "/{name}/")
+
+
+def test_the_matrix_covers_every_documented_route(w: World) -> None:
+    # Every route the matrix calls answered as a route (no "no such route" 404 above); here
+    # the OpenAPI document lists exactly those routes, so a new route must join the matrix.
+    called = {(ep.method, _template(ep.path)) for ep in ENDPOINTS} | ELSEWHERE
+    schema = w.client.get("/api/v1/openapi.json").json()
+    documented = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
+    assert documented == called
+    record_actions = {r.action for r in policy_table() if r.scope is ActionScope.record}
+    used = {ep.action for ep in ENDPOINTS if ep.is_record_route}
+    assert used <= record_actions
+    assert {Action.record_read_metadata, Action.record_read_content} <= used
+
+
+def test_a_contract_is_absent_from_listings_totals_search_jobs_and_trail(w: World) -> None:
+    for role in ROLES:
+        sees = SecurityClass.contract in visible_classes(role)
+        h = w.headers(role)
+        if is_allowed(role, Action.record_read_metadata):
+            listing = w.client.get("/api/v1/records", params={"page_size": 200}, headers=h).json()
+            codes = {r["archive_code"] for r in listing["records"]}
+            assert (w.contract in codes) is sees
+            assert w.internal in codes
+            by_type = w.client.get("/api/v1/records", params={"type": "合同"}, headers=h).json()
+            assert (by_type["total"] > 0) is sees
+        if is_allowed(role, Action.search):
+            found = w.client.get("/api/v1/search", params={"type": "合同"}, headers=h).json()
+            assert (found["total"] > 0) is sees
+            assert all(
+                hit["record"]["security_class"] == "internal" or sees for hit in found["hits"]
+            )
+        jobs = w.client.get("/api/v1/jobs", params={"limit": 500}, headers=h).json()["jobs"]
+        assert (any(j["archive_code"] == w.contract for j in jobs)) is (
+            sees and is_allowed(role, Action.record_read_metadata)
+        )
+        if is_allowed(role, Action.audit_read):
+            trail = w.client.get("/api/v1/audit", params={"limit": 1000}, headers=h).json()
+            targets = {e["target"] for e in trail["events"]}
+            assert (f"record:{w.contract}" in targets) is sees
+            assert f"record:{MISSING}" not in targets
+
+
+def test_search_finds_the_student_with_a_highlighted_snippet(w: World) -> None:
+    found = w.client.get(
+        "/api/v1/search", params={"q": "万沐"}, headers=w.headers(Role.auditor)
+    ).json()
+    assert found["total"] >= 1
+    hit = next(h for h in found["hits"] if h["record"]["archive_code"] == w.internal)
+    assert {"business_type", "year"} <= set(found["facets"])
+    for snippet in hit["snippets"]:
+        for start, end in snippet["highlights"]:
+            assert 0 <= start < end <= len(snippet["text"])
+
+
+def test_record_detail_names_both_copies_and_the_page_image_is_a_png(w: World) -> None:
+    h = w.headers(Role.clerk)
+    detail = w.client.get(f"/api/v1/records/{w.internal}", headers=h).json()
+    assert detail["record"]["status"] == "archived"
+    assert detail["record"]["stage"] == "done"
+    assert [p["number"] for p in detail["pages"]] == [1]
+    roles = {o["role"] for o in detail["objects"]}
+    assert roles == {"original", "ocr_text", "access_copy"}
+    for obj in detail["objects"]:
+        assert {c["store"] for c in obj["copies"]} == {"primary", "replica"}
+        assert all(c["state"] == "ok" for c in obj["copies"])
+    image = w.client.get(
+        f"/api/v1/records/{w.internal}/pages/1/image", params={"width": 200}, headers=h
+    )
+    assert image.content[:8] == b"\x89PNG\r\n\x1a\n"
+    from io import BytesIO
+
+    from PIL import Image
+
+    assert Image.open(BytesIO(image.content)).width == 200
+    original = w.client.get(f"/api/v1/records/{w.internal}/original", headers=h)
+    assert original.content == (CORPUS / "IMG_2199.png").read_bytes()
+    text = w.client.get(f"/api/v1/records/{w.internal}/pages/1/text", headers=h).json()
+    assert text["text"].strip()
+    assert w.client.get(f"/api/v1/records/{w.internal}/pages/2/text", headers=h).status_code == 404
+    history = w.client.get(f"/api/v1/records/{w.internal}/history", headers=h).json()["events"]
+    actions = [e["action"] for e in history]
+    assert "record.create" in actions
+    assert actions.count("record.read_content") >= 2  # the download and the page view
+
+
+def test_page_views_never_leave_plaintext_on_disk(w: World, tmp_path: Path) -> None:
+    data_dir = w.rt.settings.data_dir
+    before = {p for p in data_dir.rglob("*") if p.is_file()}
+    w.client.get(
+        f"/api/v1/records/{w.internal}/pages/1/image",
+        params={"width": 300},
+        headers=w.headers(Role.director),
+    )
+    after = {p for p in data_dir.rglob("*") if p.is_file()}
+    new = {p for p in after - before if "catalog.sqlite" not in p.name}
+    assert new == set()
