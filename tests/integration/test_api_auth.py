@@ -160,3 +160,12 @@ def test_the_token_secret_is_private_to_the_service(w: World) -> None:
     path = w.rt.settings.data_dir / "api-token-secret"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(path.read_bytes()) == 32
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(w: World) -> None:
+    missing = w.client.get("/api/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": {"code": "not_found", "message": "no such resource"}}
+    wrong = w.client.delete("/api/v1/records", headers=w.headers(Role.clerk))
+    assert wrong.status_code == 405
+    assert set(wrong.json()["error"]) == {"code", "message"}
