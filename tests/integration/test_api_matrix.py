@@ -233,7 +233,9 @@ def test_a_contract_is_absent_from_listings_totals_search_jobs_and_trail(w: Worl
             trail = w.client.get("/api/v1/audit", params={"limit": 1000}, headers=h).json()
             targets = {e["target"] for e in trail["events"]}
             assert (f"record:{w.contract}" in targets) is sees
-            assert f"record:{MISSING}" not in targets
+            # For those who do not see every class, a probe for a missing code is hidden as
+            # one for a hidden record is (the policy's event filter), so the two read alike.
+            assert (f"record:{MISSING}" in targets) is sees
 
 
 def test_search_finds_the_student_with_a_highlighted_snippet(w: World) -> None:
