@@ -1,19 +1,20 @@
-"""Bulk postings: the body text of a rebuild, as numpy arrays beside the Whoosh index.
+"""Bulk postings: the text fields of a rebuild, as numpy arrays beside the Whoosh index.
 
 Whoosh writes a posting for about 10 µs in pure Python, and a record's pages give ~240
 distinct bigrams: a rebuild of 100,000 records spent most of its time there. A rebuild knows
 every record up front, so it counts each record's bigrams once, and numpy sorts them into
 term-major postings in one pass; search reads a term's postings as two array slices. Records
-indexed later (upserts) carry their body in Whoosh's ``body`` field instead, and the search
-merges both (see :mod:`indexer.engine`).
+indexed later (upserts) carry their text in Whoosh's fields of the same names instead, and
+the search merges both (see :mod:`indexer.engine`). A term is stored as ``field:term``
+(fields are :data:`indexer.schema.TEXT_FIELDS`; terms never hold a colon).
 
 Files in a generation directory (written before the generation is swapped in; never
 changed after)::
 
-    bulk-terms.txt    the terms, one a line; line i is term id i
+    bulk-terms.txt    the ``field:term`` keys, one a line; line i is term id i
     bulk-offsets.npy  int64[T+1]: term i's postings are rows offsets[i]:offsets[i+1]
     bulk-docs.npy     uint32[P]:  per posting, the bulk document number (ascending per term)
-    bulk-tfs.npy      uint16[P]:  per posting, how often the term occurs in the body
+    bulk-tfs.npy      uint16[P]:  per posting, how often the term occurs in its field
     bulk-rids.npy     int64[D]:   per bulk document, its record id
     bulk-lengths.npy  uint32[D]:  per bulk document, how many terms its body has
 
@@ -56,22 +57,27 @@ class BulkBuilder:
         self._rids = array("q")
         self._lengths = array("I")
 
-    def add(self, record_id: int, text: str) -> None:
-        """Add one record's body; records are numbered in the order they come.
+    def add(self, record_id: int, fields: dict[str, str]) -> None:
+        """Add one record's text fields; records are numbered in the order they come.
 
         :param record_id: the record's id (unique in a rebuild; the caller checks).
-        :param text: the body text.
+        :param fields: text per field name; ``body`` gives the length BM25 normalises by.
         """
         doc = len(self._rids)
         self._rids.append(record_id)
-        counts = Counter(split_terms(text))
         vocab = self._vocab
         setdefault = vocab.setdefault
-        self._terms.extend([setdefault(term, len(vocab)) for term in counts])
-        tfs = counts.values()
-        self._tfs.extend(tfs)
-        self._docs.extend([doc] * len(counts))
-        self._lengths.append(sum(tfs))
+        body_length = 0
+        for field, text in fields.items():
+            counts = Counter(split_terms(text))
+            prefix = field + ":"
+            self._terms.extend([setdefault(prefix + term, len(vocab)) for term in counts])
+            tfs = counts.values()
+            self._tfs.extend(tfs)
+            self._docs.extend([doc] * len(counts))
+            if field == "body":
+                body_length = sum(tfs)
+        self._lengths.append(body_length)
 
     def __len__(self) -> int:
         return len(self._rids)
@@ -128,14 +134,22 @@ class BulkPostings:
             return None
         return cls(directory)
 
-    def postings(self, term: str) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint16]] | None:
-        """Bulk document numbers and term frequencies of ``term``, or ``None``."""
-        tid = self.vocab.get(term)
+    def postings(
+        self, field: str, term: str
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint16]] | None:
+        """Bulk document numbers and term frequencies of ``term`` in ``field``, or ``None``."""
+        tid = self.vocab.get(f"{field}:{term}")
         if tid is None:
             return None
         start, end = int(self.offsets[tid]), int(self.offsets[tid + 1])
         return self.docs[start:end], self.tfs[start:end]
 
-    def with_prefix(self, prefix: str) -> list[str]:
-        """Every term that starts with ``prefix`` (a scan of the vocabulary)."""
-        return [term for term in self.vocab if term.startswith(prefix)]
+    def has(self, field: str, term: str) -> bool:
+        """Whether ``term`` is in ``field`` of any bulk document."""
+        return f"{field}:{term}" in self.vocab
+
+    def with_prefix(self, field: str, prefix: str) -> list[str]:
+        """Every term of ``field`` that starts with ``prefix`` (a scan of the vocabulary)."""
+        key = f"{field}:{prefix}"
+        cut = len(field) + 1
+        return [term[cut:] for term in self.vocab if term.startswith(key)]

@@ -194,8 +194,8 @@ class Tables:
             ids, tfs = _block_postings(matcher)
             ids_parts.append(ids + offset)
             tf_parts.append(tfs)
-        if field == "body" and self.bulk is not None:
-            found = self.bulk.postings(term)
+        if self.bulk is not None and field in FIELD_BOOSTS:
+            found = self.bulk.postings(field, term)
             if found is not None:
                 docnums = self.bulk_docnum[found[0]]
                 keep = docnums >= 0
@@ -214,13 +214,13 @@ class Tables:
             found.update(
                 t.decode() if isinstance(t, bytes) else t for t in leaf.expand_prefix(field, prefix)
             )
-        if field == "body" and self.bulk is not None:
-            found.update(self.bulk.with_prefix(prefix))
+        if self.bulk is not None and field in FIELD_BOOSTS:
+            found.update(self.bulk.with_prefix(field, prefix))
         return sorted(found)
 
     def has_term(self, field: str, term: str) -> bool:
         """Whether ``term`` is in ``field`` anywhere (any class, live or not)."""
-        if field == "body" and self.bulk is not None and term in self.bulk.vocab:
+        if self.bulk is not None and self.bulk.has(field, term):
             return True
         return any((field, term) in leaf for leaf, _ in self.leaves)
 

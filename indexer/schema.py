@@ -6,9 +6,9 @@ is derived data on local disk and OCR text is record content kept encrypted in t
 ``business_type`` (a term) and ``year`` (a column) are for filters and facets;
 ``security_class`` is the term the caller's visibility filter selects on.
 
-The body of the records a rebuild indexes is not in Whoosh at all but in the generation's
-bulk postings (:mod:`indexer.bulk`): written with numpy in one pass, several times faster than
-Whoosh's per-posting writer. Records added later carry their body in the ``body`` field.
+The text fields of the records a rebuild indexes are not in Whoosh at all but in the
+generation's bulk postings (:mod:`indexer.bulk`): written with numpy in one pass, several times
+faster than Whoosh's per-posting writer. Records added later carry them in the fields below.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def build_schema() -> Schema:
         record_id=ID(stored=True, unique=True),
         # record_id again, as a column: the search maps bulk postings to docnums with it.
         rid=COLUMN(NumericColumn("q")),
-        # 1 where the record's body postings are in the generation's bulk file (it came
-        # with the rebuild), 0 where its body is in the Whoosh ``body`` field (upserted).
+        # 1 where the record's text postings are in the generation's bulk files (it came
+        # with the rebuild), 0 where its text is in the Whoosh fields below (upserted).
         bulk=COLUMN(NumericColumn("B")),
         archive_code=ID(stored=True),
         code_text=BigramText(),

@@ -11,7 +11,7 @@ On disk the index is a directory of generations, each a complete Whoosh index::
 up to a timeout, then :class:`~dangan.errors.StoreUnavailableError`, so the job that asked
 is retried). ``rebuild`` holds that same lock for its whole run, so that no upsert can land in
 a generation about to be retired, builds the next generation beside it, and swaps
-``CURRENT``; a rebuild writes the records' page text as bulk postings
+``CURRENT``; a rebuild writes the records' text fields as bulk postings
 (:mod:`indexer.bulk`) beside the Whoosh index, not through Whoosh. Readers keep answering
 from the old generation until the swap. The generation
 before the current one is kept for readers still holding it open; older ones are removed.
@@ -44,6 +44,7 @@ __all__ = [
     "delete_docs",
     "doc_fields",
     "rebuild_index",
+    "text_fields",
     "upsert_docs",
 ]
 
@@ -122,26 +123,33 @@ def doc_fields(doc: IndexDoc, *, bulk: bool = False) -> dict[str, Any]:
     """The Whoosh field values of one record; absent values are left out, not indexed empty.
 
     :param doc: the record.
-    :param bulk: leave the body out: the caller puts it in the bulk postings.
+    :param bulk: leave the text fields out: the caller puts them in the bulk postings.
     """
     fields: dict[str, Any] = {
         "record_id": str(doc.record_id),
         "rid": doc.record_id,
         "bulk": int(bulk),
         "archive_code": doc.archive_code,
-        "code_text": doc.archive_code,
-        "title": doc.title,
         "business_type": doc.business_type,
         "year": doc.year,
         "security_class": doc.security_class,
     }
+    if doc.student_name:
+        fields["name_key"] = doc.student_name
     if not bulk:
-        fields["body"] = "\n".join(doc.pages)
+        fields.update(text_fields(doc))
+    return fields
+
+
+def text_fields(doc: IndexDoc) -> dict[str, str]:
+    """The bigram text fields of one record (:data:`indexer.schema.TEXT_FIELDS`).
+
+    :param doc: the record.
+    """
+    fields = {"code_text": doc.archive_code, "title": doc.title, "body": "\n".join(doc.pages)}
     student = " ".join(part for part in (doc.student_name, doc.student_no) if part)
     if student:
         fields["student"] = student
-    if doc.student_name:
-        fields["name_key"] = doc.student_name
     if doc.paper_location:
         fields["location"] = doc.paper_location
     return fields
@@ -291,7 +299,7 @@ def rebuild_index(
                     raise InvalidInputError(f"record {doc.record_id} given twice to rebuild")
                 seen.add(doc.record_id)
                 writer.add_document(**doc_fields(doc, bulk=True))
-                bodies.add(doc.record_id, "\n".join(doc.pages))
+                bodies.add(doc.record_id, text_fields(doc))
             bodies.write(new)
         except BaseException:
             writer.cancel()
