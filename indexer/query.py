@@ -14,7 +14,7 @@ A plain term or phrase is looked for in the archive code, the student's name and
 title, the paper location and the page text, each field on its own. A term of several Chinese
 characters is matched as its bigrams, all in one field, in any order (the index keeps no
 positions; overlapping bigrams make that nearly as precise). Unquoted, a term of four bigrams
-or more also matches a field missing about a quarter of them, since page text is OCR output
+or more also matches a field missing about a third of them, since page text is OCR output
 with misread characters; quoted, every bigram is required. Evaluation is in
 :mod:`indexer.engine`.
 

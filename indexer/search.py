@@ -1,11 +1,12 @@
 """Searching the index under the caller's visibility filter.
 
 The caller (the search service, from the catalog's policy) says which security classes the
-user may see; this module never decides that, it only applies it, and applies it inside the
-collection loop itself: a record of another class is never scored, counted, faceted or used
-to suggest a correction. ``SearchIndex`` keeps one searcher open and refreshes it when the
-index changes, with the per-searcher tables (documents of each class, facet columns) it
-needs to answer in tens of milliseconds on 100,000 records.
+user may see; this module never decides that, it only applies it, as a mask over docnums
+taken before anything else (:func:`indexer.engine.evaluate`): a record of another class is
+never ranked, counted, faceted or used to suggest a correction. ``SearchIndex`` keeps one
+searcher open and refreshes it when the index changes, with the per-searcher tables
+(documents of each class, facet columns, :class:`indexer.engine.Tables`) it needs to answer
+in a few milliseconds on 100,000 records.
 
 Nothing here logs queries or record text.
 """
