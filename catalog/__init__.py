@@ -18,6 +18,7 @@ from catalog.audit import (
 from catalog.codes import ArchiveCode, allocate_code, claim_code, next_serial, parse_code
 from catalog.content import find_record_by_content
 from catalog.db import Database, open_database
+from catalog.edits import EDITABLE_FIELDS, KEY_FIELDS, update_record_fields
 from catalog.handlers import AUDIT_VERIFY, AuditVerifyPayload
 from catalog.jobs import (
     Handler,
@@ -134,6 +135,8 @@ from catalog.users import (
 
 __all__ = [
     "AUDIT_VERIFY",
+    "EDITABLE_FIELDS",
+    "KEY_FIELDS",
     "STORES",
     "Action",
     "ActionScope",
@@ -242,6 +245,7 @@ __all__ = [
     "shred_object",
     "start_pages",
     "supersede_object",
+    "update_record_fields",
     "user_stamp",
     "verify_chain",
     "visible_classes",

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CurrentUser, RuntimeDep
 from api.errors import error_body
@@ -110,6 +111,27 @@ def list_records(
 def detail(rt: RuntimeDep, user: CurrentUser, code: str) -> RecordDetailOut:
     """Metadata, intake stage, pages, and each content object's copies with their fixity."""
     return RecordDetailOut.of(service.record_detail(rt, code, user))
+
+
+class RecordPatch(BaseModel):
+    """The fields to change; leave a field out to keep it, send ``null`` or ``""`` to clear it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, max_length=500)
+    paper_location: str | None = Field(default=None, max_length=200)
+    student_no: str | None = Field(default=None, max_length=32)
+    student_name: str | None = Field(default=None, max_length=64)
+
+
+@router.patch("/{code}", responses=_NOT_FOUND)
+def update(rt: RuntimeDep, user: CurrentUser, code: str, body: RecordPatch) -> RecordOut:
+    """Edit descriptive fields: ``title`` and ``paper_location`` (``record.update_metadata``,
+    or ``record.update_draft`` on your own unfinished record); the student's number and name
+    only on your own unfinished record (``record.update_draft``). Audited with before and
+    after values; an indexed record is indexed again."""
+    changes = body.model_dump(exclude_unset=True)
+    return RecordOut.of(service.update_record(rt, code, user, changes))
 
 
 def _download(rt: RuntimeDep, user: CurrentUser, code: str, role: ObjectRole) -> Response:

@@ -11,16 +11,19 @@ never written to disk. Nothing here logs text, titles or names.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
 from api.services.access import require_action
 from api.services.intake import ingest
-from api.services.pipeline import read_ocr_text
+from api.services.jobs import rewrite_sidecar
+from api.services.pipeline import INDEX_RECORD, read_ocr_text
 from api.services.reading import open_original
 from api.services.runtime import Runtime
 from catalog import (
+    KEY_FIELDS,
     Action,
     AuditEventInfo,
     NewRecord,
@@ -44,6 +47,7 @@ from catalog import (
     record_progress,
     record_target,
     require,
+    update_record_fields,
 )
 from dangan.errors import (
     ConflictError,
@@ -65,6 +69,7 @@ __all__ = [
     "page_text",
     "record_detail",
     "record_history",
+    "update_record",
 ]
 
 MAX_IMAGE_WIDTH: Final = 4000
@@ -274,3 +279,65 @@ def ingest_many(
     if not stored:
         raise refused[0][1]
     return UploadOutcome(tuple(stored), tuple(refused))
+
+
+def _edit_action(user: UserInfo, record: RecordInfo, *, key: bool) -> Action:
+    """The action that allows this edit: a supervisor's adjustment of non-key fields, or a
+    correction of one's own draft (the only way a clerk, or anyone, fixes a draft's student)."""
+    if key:
+        require(user, Action.record_update_draft, record)
+        return Action.record_update_draft
+    try:
+        require(user, Action.record_update_metadata, record)
+    except PermissionDeniedError as first:
+        try:
+            require(user, Action.record_update_draft, record)
+        except PermissionDeniedError:
+            raise first from None
+        return Action.record_update_draft
+    return Action.record_update_metadata
+
+
+def update_record(
+    rt: Runtime, code: str, user: UserInfo, changes: Mapping[str, str | None]
+) -> RecordInfo:
+    """Edit a record's descriptive fields as the policy allows; audited with before and after.
+
+    ``title`` and ``paper_location`` need ``record.update_metadata`` (or, on one's own draft,
+    ``record.update_draft``); the student's number and name only ``record.update_draft``. A
+    record already indexed is queued for indexing again, and its sidecar is rewritten so the
+    vault alone still tells the record's fields.
+
+    :raises InvalidInputError: nothing to change, an unknown field, a value too long.
+    :raises NotFoundError: no such record, or hidden from ``user``.
+    :raises PermissionDeniedError: the policy refuses the edit (audited).
+    :raises StoreUnavailableError: the sidecar could not be rewritten (the edit itself stands).
+    """
+    if not changes:
+        raise InvalidInputError("nothing to change")
+    key = bool(KEY_FIELDS & changes.keys())
+    action = Action.record_update_draft if key else Action.record_update_metadata
+    try:
+        with rt.db.write() as session:
+            try:
+                record = get_record(session, code)
+            except NotFoundError:
+                raise record_not_found() from None
+            action = _edit_action(user, record, key=key)
+            updated = update_record_fields(session, code, changes, actor=user.name)
+            if updated != record and record_progress(session, record.id).stage is Stage.done:
+                rt.enqueue(
+                    session,
+                    INDEX_RECORD,
+                    {"archive_code": code},
+                    key=f"index:{code}:{uuid.uuid4().hex}",
+                    actor=user.name,
+                )
+    except (NotFoundError, PermissionDeniedError) as exc:
+        with rt.db.write() as session:
+            audit_denied(session, user, action, record_target(code), error=exc)
+        raise
+    keyring = rt.vault.keyring
+    if updated != record and keyring is not None:
+        rewrite_sidecar(rt, record.id, keyring, actor=user.name)
+    return updated

@@ -95,6 +95,12 @@ ENDPOINTS = (
     ),
     Endpoint("GET", "/api/v1/records", Action.record_read_metadata),
     Endpoint("GET", "/api/v1/records/{code}", Action.record_read_metadata),
+    Endpoint(
+        "PATCH",
+        "/api/v1/records/{code}",
+        Action.record_update_metadata,  # none of these records is anyone's draft
+        kwargs=lambda: {"json": {"paper_location": "档案室 A-3-12"}},
+    ),
     Endpoint("GET", "/api/v1/records/{code}/original", Action.record_read_content),
     Endpoint("GET", "/api/v1/records/{code}/access-copy", Action.record_read_content),
     Endpoint("GET", "/api/v1/records/{code}/pages/1/text", Action.record_read_content),
@@ -292,3 +298,46 @@ def test_page_views_never_leave_plaintext_on_disk(w: World, tmp_path: Path) -> N
     after = {p for p in data_dir.rglob("*") if p.is_file()}
     new = {p for p in after - before if "catalog.sqlite" not in p.name}
     assert new == set()
+
+
+def test_drafts_are_corrected_by_their_clerk_and_records_adjusted_by_supervisors(w: World) -> None:
+    clerk, supervisor = w.headers(Role.clerk), w.headers(Role.supervisor)
+    upload = w.client.post("/api/v1/records", headers=clerk, **_upload(SecurityClass.internal)())
+    assert upload.status_code == 201
+    draft = upload.json()["records"][0]["archive_code"]
+    fixed = w.client.patch(
+        f"/api/v1/records/{draft}", json={"student_name": "王小明"}, headers=clerk
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["student_name"] == "王小明"
+    history = w.client.get(f"/api/v1/records/{draft}/history", headers=clerk).json()["events"]
+    (change,) = [e for e in history if e["action"] == "record.update"]
+    assert change["detail"]["before"] == {"student_name": None}
+    assert change["detail"]["after"] == {"student_name": "王小明"}
+    # The student is a key field: only its own clerk's draft takes it.
+    other = w.client.patch(
+        f"/api/v1/records/{draft}", json={"student_name": "x"}, headers=supervisor
+    )
+    assert other.status_code == 403
+    archived = w.client.patch(
+        f"/api/v1/records/{w.internal}", json={"student_name": "x"}, headers=supervisor
+    )
+    assert archived.status_code == 403
+    # A supervisor adjusts a non-key field of an archived record; it is indexed again.
+    titled = w.client.patch(
+        f"/api/v1/records/{w.internal}", json={"title": "学籍变更审批表"}, headers=supervisor
+    )
+    assert titled.status_code == 200
+    assert titled.json()["title"] == "学籍变更审批表"
+    events = w.client.get(f"/api/v1/records/{w.internal}/history", headers=supervisor).json()
+    actions = [e["action"] for e in events["events"]]
+    assert actions.index("record.sidecar", actions.index("record.update")) > 0  # rewritten after
+    jobs = w.client.get("/api/v1/jobs", params={"state": "queued"}, headers=supervisor).json()
+    assert any(
+        j["kind"] == "index.record" and j["archive_code"] == w.internal for j in jobs["jobs"]
+    )
+    unknown = w.client.patch(
+        f"/api/v1/records/{w.internal}", json={"year": 2020}, headers=supervisor
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["code"] == "invalid_input"
