@@ -169,3 +169,21 @@ def test_unknown_routes_and_methods_answer_in_the_error_shape(w: World) -> None:
     wrong = w.client.delete("/api/v1/records", headers=w.headers(Role.clerk))
     assert wrong.status_code == 405
     assert set(wrong.json()["error"]) == {"code", "message"}
+
+
+def test_ready_says_which_store_is_unreachable(w: World) -> None:
+    assert w.client.get("/api/v1/ready").json() == {
+        "ready": True,
+        "checks": {"catalog": True, "primary": True, "replica": True},
+    }
+    replica = w.rt.settings.vault.replica.path
+    assert replica is not None
+    moved = replica.with_name("replica-away")
+    replica.rename(moved)
+    try:
+        resp = w.client.get("/api/v1/ready")
+        assert resp.status_code == 503
+        assert resp.json()["checks"] == {"catalog": True, "primary": True, "replica": False}
+    finally:
+        moved.rename(replica)
+    assert w.client.get("/api/v1/ready").status_code == 200
