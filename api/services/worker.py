@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import wait
 from types import FrameType
+from typing import Protocol
 
 from api.errors import exit_for_error
 from api.services.runtime import Runtime
@@ -43,12 +44,27 @@ def worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}"
 
 
+class _Settable(Protocol):
+    def set(self) -> None: ...
+
+
+def set_from_signal_handler(event: _Settable) -> None:
+    """Set ``event`` from a signal handler without deadlocking.
+
+    A handler runs in the main thread between two bytecodes, possibly while that thread holds
+    the event's own lock (inside ``wait()``); a ``multiprocessing`` event's lock is shared with
+    the other processes too. Setting it here could wait for a lock that only this very thread
+    would release, so another thread sets it as soon as the lock is free.
+    """
+    threading.Thread(target=event.set, name="dangan-stop", daemon=True).start()
+
+
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """Turn SIGTERM and SIGINT into ``stop.set()`` while inside (main thread only)."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        set_from_signal_handler(stop)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -124,7 +140,7 @@ def _worker_main(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s %(message)s")
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()  # finish the job in hand, then leave
+        set_from_signal_handler(stop)  # finish the job in hand, then leave
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)

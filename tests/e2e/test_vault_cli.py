@@ -109,14 +109,15 @@ def test_a_damaged_copy_is_named_read_around_and_repaired(
 
 def test_keys_rotate_rewraps_without_touching_originals(run: Run, tmp_path: Path) -> None:
     codes = [_ingest(run), _ingest(run)]
-    assert run("worker", "--once", "--processes", "1").code == 0  # the sidecars
+    assert run("worker", "--once", "--processes", "1").code == 0  # sidecars, OCR, index
     before = {n: _files(_store(tmp_path, n)) for n in ("primary", "replica")}
-    assert len(before["primary"]) == 4  # two originals, two sidecars
+    # Each record: its original, OCR text, access copy and sidecar.
+    assert len(before["primary"]) == 8
     [old_key] = [line.split()[1] for line in run("keys", "list").out.splitlines()]
 
     result = run("keys", "rotate")
     assert result.code == 0, result.err
-    assert "re-wrapped 4 data keys" in result.out
+    assert "re-wrapped 8 data keys" in result.out
     after = {n: _files(_store(tmp_path, n)) for n in ("primary", "replica")}
     for name in ("primary", "replica"):
         sealed = {k for k, v in before[name].items() if v.startswith(b"DANGANS1")}
