@@ -44,6 +44,7 @@ from catalog import (
     JobContext,
     ObjectInfo,
     ObjectRole,
+    PageInfo,
     PageOutcome,
     PageState,
     RecordInfo,
@@ -114,6 +115,20 @@ def _actor(ctx: JobContext[Any]) -> str:
     return f"worker:{ctx.worker_id}"[:64]
 
 
+def _live_record(rt: Runtime, archive_code: str) -> tuple[RecordInfo, list[PageInfo]] | None:
+    """The record a job is about and its pages; ``None`` once it is disposed of (or gone):
+    there is nothing left to read or index, and the job ends quietly."""
+    with rt.db.read() as session:
+        try:
+            record = get_record(session, archive_code)
+        except NotFoundError:
+            return None
+        pages = list_pages(session, record.id)
+    if record.status is RecordStatus.disposed:
+        return None
+    return record, pages
+
+
 # --- reading what the vault holds -------------------------------------------------------------
 
 
@@ -178,14 +193,10 @@ def rasterize(ctx: JobContext[Any], payload: RecordPayload) -> None:
     """Count the record's pages, create them, and queue the reading of each pending one."""
     rt = _runtime(ctx)
     actor = _actor(ctx)
-    with rt.db.read() as session:
-        try:
-            record = get_record(session, payload.archive_code)
-        except NotFoundError:
-            return
-        pages = list_pages(session, record.id)
-    if record.status is RecordStatus.disposed:
+    found = _live_record(rt, payload.archive_code)
+    if found is None:
         return
+    record, pages = found
     if not pages:
         data, media_type = _original(rt, record, actor=actor)
         count = page_count(data, media_type)
@@ -227,18 +238,12 @@ def read_one_page(ctx: JobContext[Any], payload: PagePayload) -> None:
     failing is marked failed instead (the record is flagged for review, never stuck)."""
     rt = _runtime(ctx)
     actor = _actor(ctx)
-    with rt.db.read() as session:
-        try:
-            record = get_record(session, payload.archive_code)
-        except NotFoundError:
-            return
-        pages = {p.number: p for p in list_pages(session, record.id)}
-    page = pages.get(payload.page)
-    if (
-        record.status is RecordStatus.disposed
-        or page is None
-        or page.state is not PageState.pending
-    ):
+    found = _live_record(rt, payload.archive_code)
+    if found is None:
+        return
+    record, pages = found
+    page = next((p for p in pages if p.number == payload.page), None)
+    if page is None or page.state is not PageState.pending:
         return
     settings = rt.settings.ocr
     try:
@@ -335,15 +340,12 @@ def assemble(ctx: JobContext[Any], payload: RecordPayload) -> None:
     """
     rt = _runtime(ctx)
     actor = _actor(ctx)
-    with rt.db.read() as session:
-        try:
-            record = get_record(session, payload.archive_code)
-        except NotFoundError:
-            return
-        pages = list_pages(session, record.id)
-        objects = objects_of_record(session, record.id)
-    if record.status is RecordStatus.disposed:
+    found = _live_record(rt, payload.archive_code)
+    if found is None:
         return
+    record, pages = found
+    with rt.db.read() as session:
+        objects = objects_of_record(session, record.id)
     if any(p.state is PageState.pending for p in pages):
         raise ConflictError("pages are still being read")  # retried later
     page_objects = _live(objects, ObjectRole.ocr_page)
@@ -474,13 +476,10 @@ def index_record(ctx: JobContext[Any], payload: RecordPayload) -> None:
     """Put the record into the search index; its pipeline is then done."""
     rt = _runtime(ctx)
     actor = _actor(ctx)
-    with rt.db.read() as session:
-        try:
-            record = get_record(session, payload.archive_code)
-        except NotFoundError:
-            return
-    if record.status is RecordStatus.disposed:
+    found = _live_record(rt, payload.archive_code)
+    if found is None:
         return
+    record, _pages = found
     rt.index.add([index_document(rt, record, actor=actor)])
     with rt.db.write() as session:
         finish_pipeline(session, record.id, actor=actor, archive_code=record.archive_code)
