@@ -69,7 +69,7 @@ def upload(
     parts = [service.UploadFile(f.file, f.filename) for f in files]
     outcome = service.ingest_many(rt, parts, new, user, force=force)
     return UploadOut(
-        records=[RecordOut.of(r) for r in outcome.records],
+        records=[RecordOut.of(r, stage=Stage.queued, needs_review=False) for r in outcome.records],
         refused=[
             UploadRefusal(index=i, error=ErrorBody(**error_body(e)["error"]))
             for i, e in outcome.refused

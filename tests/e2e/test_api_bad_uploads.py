@@ -85,6 +85,7 @@ def test_each_bad_file_through_the_api(
     else:
         assert resp.status_code == 201, resp.text
         (record,) = resp.json()["records"]
+        assert (record["status"], record["stage"]) == ("processing", "queued")
         stored = record["upload_name"]
         assert "/" not in stored
         assert not any(ch in stored for ch in "\x00\x1b\u202e")
