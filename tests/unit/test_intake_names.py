@@ -8,7 +8,7 @@ import unicodedata
 import pytest
 
 from api.services.names import MAX_NAME_BYTES, MAX_NAME_CHARS, sanitize_upload_name
-from tests.corpus import CORPUS
+from tests.corpus import CORPUS, scan
 
 
 def _bad_names() -> dict[str, str]:
@@ -63,9 +63,9 @@ def test_an_overlong_extension_is_not_kept_as_one() -> None:
 
 
 def test_every_name_in_the_bad_corpus_comes_out_safe() -> None:
+    scan("bad/manifest.jsonl")  # skipped locally, failed in CI, when the corpus is missing
     names = _bad_names()
-    if not names:
-        pytest.skip(f"no bad/ corpus at {CORPUS}")
+    assert names
     for given in names.values():
         clean = sanitize_upload_name(given, "image/png")
         assert clean
