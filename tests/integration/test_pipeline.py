@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from api.cli import cli, main
 from api.services import Runtime, ingest, initialize, pipeline
 from api.services.pipeline import OCR_PAGE, read_ocr_text
 from api.services.search import rebuild_index, search_records
+from api.services.worker import run_workers
 from catalog import (
     JobState,
     NewRecord,
@@ -45,9 +47,9 @@ from catalog import (
     run_one,
 )
 from catalog.models import Job, utcnow
-from dangan.config import Settings
+from dangan.config import Settings, load_settings
 from tests.corpus import CORPUS, scan
-from tests.services import wait_for
+from tests.services import PostgresServer, wait_for
 from vault import WrappedKey
 
 PNG = CORPUS / "IMG_3214.png"  # one page
@@ -394,3 +396,43 @@ def test_the_cli_finds_reads_and_hides_as_the_policy_says(
     assert code == 0, out
     status = json.loads(out)
     assert (status["status"], status["stage"], status["pages_done"]) == ("archived", "done", 1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def any_rt(
+    request: pytest.FixtureRequest, clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Runtime]:
+    """A runtime on each catalog backend."""
+    pg: PostgresServer | None = None
+    url = None
+    if request.param == "postgresql":
+        pg = request.getfixturevalue("pg_server")
+        url = pg.create_database()
+        clean_env.setenv("DANGAN_DATABASE__URL", url)
+    runtime = Runtime(load_settings(data_dir=tmp_path / "data"))
+    initialize(runtime, admin="root", password=PASSWORD)
+    yield runtime
+    runtime.close()
+    if pg is not None and url is not None:
+        pg.drop_database(url)
+
+
+def test_pages_read_by_two_worker_processes_at_once_finish_their_record(any_rt: Runtime) -> None:
+    """The last two pages of a record finishing together in two processes must still queue
+    its assembly (the record row is locked while a page counts what is left)."""
+    rt = any_rt
+    tiff = scan("scan_2387.tif")  # two pages
+    codes = [
+        ingest(rt, f, NewRecord(business_type="转学", year=2019), actor="system").archive_code
+        for f in (tiff, PNG)
+    ]
+    for _ in range(6):
+        run_workers(rt, 2, threading.Event(), once=True)
+        with rt.db.read() as s:
+            if all(get_record(s, c).status is RecordStatus.archived for c in codes):
+                break
+    with rt.db.read() as s:
+        assert [get_record(s, c).status for c in codes] == [RecordStatus.archived] * 2
+        assert not list_jobs(s, state=JobState.dead)
+        processed = list_events(s, action="record.processed", limit=100)
+    assert sorted(e.target for e in processed) == sorted(f"record:{c}" for c in codes)
