@@ -20,6 +20,7 @@ from typing import NoReturn
 
 import pytest
 
+from api.services import Runtime, initialize
 from catalog import Database, open_database
 from dangan.config import Settings, load_settings
 from tests.services import PostgresServer, S3Server, ServiceMissingError
@@ -158,3 +159,25 @@ def s3_bucket(s3_server: S3Server) -> Iterator[str]:
     yield name
     s3_server.start()
     s3_server.remove_bucket(name)
+
+
+# --- a whole runtime -------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def runtime_each_backend(
+    request: pytest.FixtureRequest, clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Runtime]:
+    """An initialised runtime (fs stores under ``tmp_path``) on each catalog backend."""
+    pg: PostgresServer | None = None
+    url = None
+    if request.param == "postgresql":
+        pg = request.getfixturevalue("pg_server")
+        url = pg.create_database()
+        clean_env.setenv("DANGAN_DATABASE__URL", url)
+    runtime = Runtime(load_settings(data_dir=tmp_path / "data"))
+    initialize(runtime, admin="root", password="correct-horse-battery")
+    yield runtime
+    runtime.close()
+    if pg is not None and url is not None:
+        pg.drop_database(url)

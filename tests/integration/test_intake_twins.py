@@ -5,38 +5,22 @@ its copies are deleted."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from api.services import Runtime, ingest, initialize
+from api.services import Runtime, ingest
 from catalog import NewRecord
-from dangan.config import load_settings
 from dangan.errors import ConflictError
-from tests.services import PostgresServer
 
 TYPE = "新生入学"
 ROUNDS = 4
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
-def rt(
-    request: pytest.FixtureRequest, clean_env: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[Runtime]:
-    pg: PostgresServer | None = None
-    url = None
-    if request.param == "postgresql":
-        pg = request.getfixturevalue("pg_server")
-        url = pg.create_database()
-        clean_env.setenv("DANGAN_DATABASE__URL", url)
-    runtime = Runtime(load_settings(data_dir=tmp_path / "data"))
-    initialize(runtime, admin="root", password="correct-horse-battery")
-    yield runtime
-    runtime.close()
-    if pg is not None and url is not None:
-        pg.drop_database(url)
+@pytest.fixture
+def rt(runtime_each_backend: Runtime) -> Runtime:
+    return runtime_each_backend
 
 
 def _scan(path: Path, shade: int) -> Path:

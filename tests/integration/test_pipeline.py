@@ -44,12 +44,12 @@ from catalog import (
     list_pages,
     objects_of_record,
     record_progress,
-    run_one,
 )
 from catalog.models import Job, utcnow
-from dangan.config import Settings, load_settings
+from dangan.config import Settings
 from tests.corpus import CORPUS, scan
-from tests.services import PostgresServer, wait_for
+from tests.queue import drain
+from tests.services import wait_for
 from vault import WrappedKey
 
 PNG = CORPUS / "IMG_3214.png"  # one page
@@ -72,10 +72,7 @@ def rt(settings: Settings) -> Iterator[Runtime]:
 
 
 def _drain(rt: Runtime) -> int:
-    ran = 0
-    while run_one(rt.db, "test", rt, lease_seconds=120) is not None:
-        ran += 1
-    return ran
+    return drain(rt)
 
 
 def _manifest(name: str) -> dict[str, object]:
@@ -398,29 +395,12 @@ def test_the_cli_finds_reads_and_hides_as_the_policy_says(
     assert (status["status"], status["stage"], status["pages_done"]) == ("archived", "done", 1)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
-def any_rt(
-    request: pytest.FixtureRequest, clean_env: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[Runtime]:
-    """A runtime on each catalog backend."""
-    pg: PostgresServer | None = None
-    url = None
-    if request.param == "postgresql":
-        pg = request.getfixturevalue("pg_server")
-        url = pg.create_database()
-        clean_env.setenv("DANGAN_DATABASE__URL", url)
-    runtime = Runtime(load_settings(data_dir=tmp_path / "data"))
-    initialize(runtime, admin="root", password=PASSWORD)
-    yield runtime
-    runtime.close()
-    if pg is not None and url is not None:
-        pg.drop_database(url)
-
-
-def test_pages_read_by_two_worker_processes_at_once_finish_their_record(any_rt: Runtime) -> None:
+def test_pages_read_by_two_worker_processes_at_once_finish_their_record(
+    runtime_each_backend: Runtime,
+) -> None:
     """The last two pages of a record finishing together in two processes must still queue
     its assembly (the record row is locked while a page counts what is left)."""
-    rt = any_rt
+    rt = runtime_each_backend
     tiff = scan("scan_2387.tif")  # two pages
     codes = [
         ingest(rt, f, NewRecord(business_type="转学", year=2019), actor="system").archive_code

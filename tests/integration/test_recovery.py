@@ -26,18 +26,15 @@ from catalog import (
     count_objects_by_key,
     list_jobs,
     objects_of_record,
-    run_one,
 )
 from dangan.config import Settings
 from dangan.errors import CorruptDataError, KeyringError
 from tests.corpus import CORPUS, scan
+from tests.queue import VAULT_KINDS, drain
 from vault import FsBackend, Vault, WrappedKey, load_keyring
 
 SCAN = CORPUS / "IMG_3214.png"
 TYPE = "新生入学"
-
-
-VAULT_KINDS = ("vault.replicate", "vault.repair", "vault.sidecar", "keys.rewrap")  # not OCR
 
 
 @pytest.fixture
@@ -50,8 +47,7 @@ def rt(settings: Settings) -> Iterator[Runtime]:
 
 
 def _run_jobs(rt: Runtime) -> None:
-    while run_one(rt.db, "test", rt, lease_seconds=60, kinds=VAULT_KINDS) is not None:
-        pass
+    drain(rt, VAULT_KINDS)
     with rt.db.read() as s:
         assert not list_jobs(s, state=JobState.dead)
 

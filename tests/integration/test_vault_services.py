@@ -31,7 +31,6 @@ from catalog import (
     list_events,
     list_jobs,
     objects_of_record,
-    run_one,
 )
 from dangan.config import Settings
 from dangan.errors import (
@@ -42,13 +41,11 @@ from dangan.errors import (
     PermissionDeniedError,
 )
 from tests.corpus import CORPUS, scan
+from tests.queue import VAULT_KINDS, drain
 from vault import WrappedKey, load_keyring
 
 SCAN = CORPUS / "IMG_3214.png"
 TYPE = "新生入学"
-
-
-VAULT_KINDS = ("vault.replicate", "vault.repair", "vault.sidecar", "keys.rewrap")  # not OCR
 
 
 @pytest.fixture
@@ -72,10 +69,7 @@ def _stores(rt: Runtime) -> tuple[Path, Path]:
 
 
 def _run_jobs(rt: Runtime) -> int:
-    ran = 0
-    while run_one(rt.db, "test", rt, lease_seconds=60, kinds=VAULT_KINDS) is not None:
-        ran += 1
-    return ran
+    return drain(rt, VAULT_KINDS)
 
 
 def _sha(path: Path) -> str:

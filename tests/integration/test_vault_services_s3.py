@@ -14,16 +14,14 @@ import pytest
 from api.services import Runtime, ingest, initialize
 from api.services.fixity import repair_all, verify_all
 from api.services.reading import open_original
-from catalog import JobState, NewRecord, RecordStatus, get_record, list_jobs, run_one
+from catalog import JobState, NewRecord, RecordStatus, get_record, list_jobs
 from dangan.config import load_settings
 from tests.corpus import CORPUS, scan
+from tests.queue import VAULT_KINDS, drain
 from tests.services import S3Server
 
 SCAN = CORPUS / "IMG_3214.png"
 TYPE = "新生入学"
-
-
-VAULT_KINDS = ("vault.replicate", "vault.repair", "vault.sidecar", "keys.rewrap")  # not OCR
 
 
 def _use_s3(env: pytest.MonkeyPatch, store: str, server: S3Server, bucket: str) -> None:
@@ -55,8 +53,7 @@ def _runtime(tmp_path: Path) -> Runtime:
 
 
 def _run_jobs(rt: Runtime) -> None:
-    while run_one(rt.db, "test", rt, lease_seconds=60, kinds=VAULT_KINDS) is not None:
-        pass
+    drain(rt, VAULT_KINDS)
 
 
 def test_a_replica_down_during_a_batch_catches_up_after_restart(
