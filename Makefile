@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= dangan-data
 RUN_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-osd fonts-wqy-microhei
-TEST_PACKAGES := $(RUN_PACKAGES) postgresql
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql chromium
 
 .PHONY: run test check lint format system-run system-test venv clean
 
