@@ -5,11 +5,14 @@ A record you may not see answers 404 exactly like one that does not exist, on ev
 
 from __future__ import annotations
 
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, RuntimeDep
 from api.errors import error_body
@@ -25,7 +28,9 @@ from api.schemas import (
     UploadRefusal,
 )
 from api.services import records as service
+from api.services.intake import private_directory
 from api.services.reading import open_original
+from api.services.upload_form import ReceivedForm, receive_form
 from catalog import NewRecord, ObjectRole, RecordStatus, SecurityClass, Stage
 
 router = APIRouter(prefix="/records", tags=["records"])
@@ -35,39 +40,103 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def upload(
-    rt: RuntimeDep,
-    user: CurrentUser,
-    files: Annotated[list[UploadFile], File(description="one or more scans")],
-    business_type: Annotated[str, Form(description="业务类型, e.g. 新生入学")],
-    year: Annotated[int, Form(ge=1900, le=2200)],
-    title: Annotated[str, Form(max_length=500)] = "",
-    student_no: Annotated[str | None, Form(max_length=32)] = None,
-    student_name: Annotated[str | None, Form(max_length=64)] = None,
-    security_class: Annotated[SecurityClass | None, Form()] = None,
-    paper_location: Annotated[str | None, Form(max_length=200)] = None,
-    archive_code: Annotated[str | None, Form(description="a legacy code (one file)")] = None,
-    force: Annotated[bool, Form(description="store content already archived")] = False,
-) -> UploadOut:
+class UploadForm(BaseModel):
+    """The fields of an upload besides its ``files``; every file gets the same."""
+
+    business_type: str = Field(description="业务类型, e.g. 新生入学")
+    year: int = Field(ge=1900, le=2200)
+    title: str = Field(default="", max_length=500)
+    student_no: str | None = Field(default=None, max_length=32)
+    student_name: str | None = Field(default=None, max_length=64)
+    security_class: SecurityClass | None = None
+    paper_location: str | None = Field(default=None, max_length=200)
+    archive_code: str | None = Field(default=None, description="a legacy code (one file)")
+    force: bool = Field(default=False, description="store content already archived")
+
+    def new_record(self) -> NewRecord:
+        return NewRecord(
+            business_type=self.business_type,
+            year=self.year,
+            title=self.title,
+            student_no=self.student_no or None,
+            student_name=self.student_name or None,
+            security_class=self.security_class,
+            paper_location=self.paper_location or None,
+            archive_code=self.archive_code or None,
+        )
+
+
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """``schema`` with its local ``$ref``s replaced by what they name."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+def _upload_body() -> dict[str, Any]:
+    schema = UploadForm.model_json_schema()
+    defs = schema.pop("$defs", {})
+    schema = _inline(schema, defs)
+    files = {
+        "type": "array",
+        "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+        "title": "Files",
+        "description": "one or more scans",
+    }
+    schema["properties"] = {"files": files, **schema["properties"]}
+    schema["required"] = ["files", *schema.get("required", [])]
+    schema["title"] = "Upload"
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": schema}},
+        }
+    }
+
+
+def _upload_form(form: ReceivedForm) -> UploadForm:
+    """The form's fields, checked as FastAPI checks form fields (an empty value is a missing
+    one); every problem at once, in the one error shape."""
+    errors: list[dict[str, Any]] = []
+    if not form.files:
+        errors.append({"type": "missing", "loc": ("body", "files"), "msg": "Field required"})
+    fields = {name: value for name, value in form.fields.items() if value != ""}
+    try:
+        checked = UploadForm.model_validate(fields)
+    except ValidationError as exc:
+        errors += [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+    if errors:
+        raise RequestValidationError(errors)
+    return checked
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=_upload_body())
+async def upload(request: Request, rt: RuntimeDep, user: CurrentUser) -> UploadOut:
     """Upload scans, each becoming its own record with these fields (``record.create``).
 
     Each file is sniffed, checked and stored in both stores; its OCR runs in the background
     (follow it on the record or in ``/jobs``). A file that is refused leaves nothing behind
     and is listed in ``refused``; when no file was stored the answer is the first refusal
-    (4xx) itself."""
-    new = NewRecord(
-        business_type=business_type,
-        year=year,
-        title=title,
-        student_no=student_no or None,
-        student_name=student_name or None,
-        security_class=security_class,
-        paper_location=paper_location or None,
-        archive_code=archive_code or None,
-    )
-    parts = [service.UploadFile(f.file, f.filename) for f in files]
-    outcome = service.ingest_many(rt, parts, new, user, force=force)
+    (4xx) itself. The body is streamed: each file goes straight into intake's private
+    temporary directory, which is removed when the upload is over."""
+    with private_directory() as tmp:
+        form = await receive_form(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            FilePath(tmp),
+            fields=UploadForm.model_fields.keys(),
+            max_bytes=rt.settings.intake.max_bytes,
+        )
+        fields = _upload_form(form)
+        parts = [service.UploadFile(f.upload, f.name) for f in form.files]
+        outcome = await run_in_threadpool(
+            service.ingest_many, rt, parts, fields.new_record(), user, force=fields.force
+        )
     return UploadOut(
         records=[RecordOut.of(r, stage=Stage.queued, needs_review=False) for r in outcome.records],
         refused=[

@@ -24,6 +24,7 @@ temporary file. Nothing here logs a file name, a title or a name: they hold stud
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -71,7 +72,16 @@ from ocr.inspect import (
 )
 from vault import CHUNK, new_object_id
 
-__all__ = ["MEDIA_TYPES", "Upload", "ingest", "receive_upload", "sniff_media_type"]
+__all__ = [
+    "MEDIA_TYPES",
+    "RefusedUpload",
+    "Upload",
+    "UploadReceiver",
+    "ingest",
+    "private_directory",
+    "receive_upload",
+    "sniff_media_type",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +99,31 @@ class Upload:
     plaintext_sha256: str
 
 
+@dataclass(frozen=True)
+class RefusedUpload:
+    """An upload refused while it was being received (over the byte limit, not a scan); its
+    partial file is gone already."""
+
+    error: InvalidInputError
+
+
+def private_directory() -> tempfile.TemporaryDirectory[str]:
+    """A new private temporary directory (mode 0700) for uploads; use it as a context manager,
+    which removes it with everything in it, whatever happens.
+
+    :raises StoreUnavailableError: no temporary directory could be made.
+    """
+    try:
+        return tempfile.TemporaryDirectory(prefix="dangan-intake-")
+    except OSError as exc:
+        raise StoreUnavailableError(
+            f"no temporary directory for the upload: {exc.strerror}"
+        ) from None
+
+
 def ingest(
     rt: Runtime,
-    source: Path | BinaryIO,
+    source: Path | BinaryIO | Upload | RefusedUpload,
     new: NewRecord,
     *,
     actor: str,
@@ -101,7 +133,10 @@ def ingest(
 ) -> RecordInfo:
     """Check an upload, store it in both stores and create its record; return the record.
 
-    :param source: a path, or a binary stream the caller opened (and closes); read once.
+    :param source: a path, or a binary stream the caller opened (and closes), read once; or an
+        upload the caller received already into a private directory it removes afterwards
+        (:class:`Upload`, from :class:`UploadReceiver`), or one refused while it was received
+        (:class:`RefusedUpload`: its refusal is raised after the checks every upload gets).
     :param new: the record's catalog fields.
     :param actor: the name the audit trail records.
     :param user: the person intake is done for, checked by the policy
@@ -136,6 +171,10 @@ def ingest(
                 audit_denied(session, user, Action.record_create, None, error=exc)
             raise
     try:
+        if isinstance(source, RefusedUpload):
+            raise source.error
+        if isinstance(source, Upload):
+            return _ingest_received(rt, source, new, actor, user, upload_name, force)
         if isinstance(source, Path):
             try:
                 stream = source.open("rb")
@@ -158,28 +197,33 @@ def _ingest_stream(
     upload_name: str | None,
     force: bool,
 ) -> RecordInfo:
-    limits = rt.settings.intake
+    with private_directory() as tmp:
+        upload = receive_upload(stream, Path(tmp), max_bytes=rt.settings.intake.max_bytes)
+        return _ingest_received(rt, upload, new, actor, user, upload_name, force)
+
+
+def _ingest_received(
+    rt: Runtime,
+    upload: Upload,
+    new: NewRecord,
+    actor: str,
+    user: UserInfo | None,
+    upload_name: str | None,
+    force: bool,
+) -> RecordInfo:
     max_page_pixels = rt.settings.ocr.max_image_pixels
     limit_pillow_pixels(max_page_pixels)
-    try:
-        private = tempfile.TemporaryDirectory(prefix="dangan-intake-")  # mode 0700
-    except OSError as exc:
-        raise StoreUnavailableError(
-            f"no temporary directory for the upload: {exc.strerror}"
-        ) from None
-    with private as tmp:
-        upload = receive_upload(stream, Path(tmp), max_bytes=limits.max_bytes)
-        scan = inspect_scan(
-            upload.path,
-            upload.media_type,
-            max_pages=limits.max_pages,
-            max_page_pixels=max_page_pixels,
-        )
-        content = _content(upload, scan, sanitize_upload_name(upload_name, upload.media_type))
-        if not force:
-            with rt.db.read() as session:
-                _refuse_duplicate(session, upload.plaintext_sha256, user)
-        return _store(rt, upload, new, content, actor=actor, user=user, force=force)
+    scan = inspect_scan(
+        upload.path,
+        upload.media_type,
+        max_pages=rt.settings.intake.max_pages,
+        max_page_pixels=max_page_pixels,
+    )
+    content = _content(upload, scan, sanitize_upload_name(upload_name, upload.media_type))
+    if not force:
+        with rt.db.read() as session:
+            _refuse_duplicate(session, upload.plaintext_sha256, user)
+    return _store(rt, upload, new, content, actor=actor, user=user, force=force)
 
 
 def receive_upload(stream: BinaryIO, directory: Path, *, max_bytes: int) -> Upload:
@@ -194,18 +238,8 @@ def receive_upload(stream: BinaryIO, directory: Path, *, max_bytes: int) -> Uplo
     :raises InvalidInputError: empty, not a scan, over ``max_bytes``, or unreadable.
     :raises StoreUnavailableError: the temporary directory has no room for it.
     """
-    path = directory / "upload"
-    digest = hashlib.sha256()
-    size = 0
-    head = b""
-    media_type: str | None = None
+    receiver = UploadReceiver(directory / "upload", max_bytes=max_bytes)
     try:
-        out = path.open("xb")
-    except OSError as exc:
-        raise StoreUnavailableError(
-            f"no room for the upload in the temporary directory: {exc.strerror}"
-        ) from None
-    with out:
         while True:
             try:
                 piece = stream.read(CHUNK)
@@ -213,25 +247,86 @@ def receive_upload(stream: BinaryIO, directory: Path, *, max_bytes: int) -> Uplo
                 raise InvalidInputError(f"the upload could not be read: {exc.strerror}") from None
             if not piece:
                 break
-            size += len(piece)
-            if size > max_bytes:
-                raise InvalidInputError(
-                    f"the file is too large: over the limit of {max_bytes:,} bytes"
-                )
-            if media_type is None:
-                head += piece[: _SNIFF_BYTES - len(head)]
-                if len(head) >= _SNIFF_BYTES:
-                    media_type = sniff_media_type(head)
-            digest.update(piece)
-            try:
-                out.write(piece)
-            except OSError as exc:
-                raise StoreUnavailableError(
-                    f"no room for the upload in the temporary directory: {exc.strerror}"
-                ) from None
-    if media_type is None:
-        media_type = sniff_media_type(head)  # a short file, or an empty one
-    return Upload(path, media_type, size, digest.hexdigest())
+            receiver.write(piece)
+    except BaseException:
+        receiver.close()
+        raise
+    return receiver.finish()
+
+
+class UploadReceiver:
+    """One upload handed over piece by piece (by a parser that is given pieces rather than a
+    stream to read), written into a file of the private directory, hashed and counted on the
+    way; the type is sniffed as soon as the first bytes are in.
+
+    :param path: a new file in a private directory (mode 0700) the caller removes afterwards.
+    :param max_bytes: the largest upload accepted.
+    :raises StoreUnavailableError: the file cannot be made.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._head = b""
+        self._media_type: str | None = None
+        try:
+            self._out: BinaryIO = path.open("xb")
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"no room for the upload in the temporary directory: {exc.strerror}"
+            ) from None
+
+    def write(self, piece: bytes) -> None:
+        """Add the next piece.
+
+        :raises InvalidInputError: over ``max_bytes``, or the first bytes show it is no scan;
+            nothing more should be written then.
+        :raises StoreUnavailableError: the temporary directory has no room for it.
+        """
+        self.size += len(piece)
+        if self.size > self.max_bytes:
+            raise InvalidInputError(
+                f"the file is too large: over the limit of {self.max_bytes:,} bytes"
+            )
+        if self._media_type is None:
+            self._head += piece[: _SNIFF_BYTES - len(self._head)]
+            if len(self._head) >= _SNIFF_BYTES:
+                self._media_type = sniff_media_type(self._head)
+        self._digest.update(piece)
+        try:
+            self._out.write(piece)
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"no room for the upload in the temporary directory: {exc.strerror}"
+            ) from None
+
+    def close(self) -> None:
+        """Close the file after a refusal (it stays in the directory); harmless when closed."""
+        with contextlib.suppress(OSError):
+            self._out.close()
+
+    def finish(self) -> Upload:
+        """The upload as received: its file, type, size and hash.
+
+        :raises InvalidInputError: empty, or not a scan (a short file is sniffed only now).
+        :raises StoreUnavailableError: the last bytes could not be written.
+        """
+        try:
+            self._out.close()
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"no room for the upload in the temporary directory: {exc.strerror}"
+            ) from None
+        media_type = self._media_type or sniff_media_type(self._head)  # a short or empty file
+        return Upload(self.path, media_type, self.size, self._digest.hexdigest())
+
+    def discard(self) -> None:
+        """Close and remove the file now (a refused upload need not wait for its directory)."""
+        self.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
 
 
 def _content(upload: Upload, scan: ScanInfo, name: str) -> RecordContent:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Final
 
 from api.services.access import require_action
-from api.services.intake import ingest
+from api.services.intake import RefusedUpload, Upload, ingest
 from api.services.jobs import rewrite_sidecar
 from api.services.pipeline import INDEX_RECORD, read_ocr_text
 from api.services.reading import open_original
@@ -229,10 +229,11 @@ def page_png(rt: Runtime, code: str, n: int, user: UserInfo, *, width: int | Non
 
 @dataclass(frozen=True)
 class UploadFile:
-    """One file of an upload: a binary stream the caller opened (and closes), and the name the
-    client gave it (kept sanitised; never logged)."""
+    """One file of an upload: a binary stream the caller opened (and closes), or a file already
+    received into a private directory (or refused on the way: :mod:`api.services.upload_form`);
+    and the name the client gave it (kept sanitised; never logged)."""
 
-    stream: BinaryIO
+    stream: BinaryIO | Upload | RefusedUpload
     name: str | None
 
 
