@@ -1,8 +1,9 @@
-"""The FastAPI application: JSON API under ``/api/v1`` and, later, the web pages.
+"""The FastAPI application: JSON API under ``/api/v1`` and the web pages at ``/``.
 
 Built by :func:`create_app` from a :class:`~api.services.Runtime`; routes stay thin and call
 ``api.services`` or the catalog. Errors are rendered by the handler below from the error's own
-code and status (``api/errors.py``), so no route translates exceptions itself.
+code and status (``api/errors.py``), so no route translates exceptions itself; a page gets
+the same error as an HTML page (or, not signed in, a way to the sign-in page).
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from api import routes
+from api import pages, routes
 from api.errors import error_body
+from api.pages.base import LoginRequiredError, login_redirect
+from api.pages.errors import error_page
 from api.schemas import ErrorOut
+from api.security import SecurityHeaders
 from api.services import Runtime
 from api.services.auth import LoginThrottle
 from dangan import __version__
@@ -124,13 +129,17 @@ def create_app(
     app.state.login_throttle = login_throttle or LoginThrottle()
 
     @app.exception_handler(DanganError)
-    async def _dangan_error(request: Request, exc: DanganError) -> JSONResponse:
+    async def _dangan_error(request: Request, exc: DanganError) -> Response:
         if exc.http_status >= 500:
             log.error(
                 "request failed",
                 exc_info=exc if type(exc) is DanganError else None,
                 extra={"event": "request_error", "code": exc.code},
             )
+        if isinstance(exc, LoginRequiredError):
+            return login_redirect(exc.next_path)
+        if _is_page(request):
+            return error_page(request, exc)
         headers = {}
         if isinstance(exc, NotAuthenticatedError):
             headers["WWW-Authenticate"] = "Bearer"
@@ -139,18 +148,22 @@ def create_app(
         return JSONResponse(error_body(exc), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
         error = InvalidInputError(_validation_message(exc))
+        if _is_page(request):
+            return error_page(request, error)
         return JSONResponse(error_body(error), status_code=error.http_status)
 
     @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
         # Starlette's own answers (no such route, wrong method) in the one error shape.
         error: DanganError = NotFoundError("no such resource")
         if exc.status_code != 404:
             error = DanganError(str(exc.detail))
             error.code = "http_error"
             error.http_status = exc.status_code
+        if _is_page(request):
+            return error_page(request, error)
         return JSONResponse(error_body(error), status_code=error.http_status, headers=exc.headers)
 
     for module in (
@@ -163,4 +176,14 @@ def create_app(
         routes.audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
+    for router in pages.routers():
+        app.include_router(router)
+    app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
+    app.add_middleware(SecurityHeaders)
     return app
+
+
+def _is_page(request: Request) -> bool:
+    """Whether the request is for a web page (answered in HTML), not the API or an asset."""
+    path = request.url.path
+    return not path.startswith((API_PREFIX + "/", "/static/", "/docs"))

@@ -1,8 +1,10 @@
 """What routes depend on, as ``Annotated`` aliases (the full-stack template's ``deps.py``):
 the runtime, the signed-in user, the client's address and the sign-in throttle.
 
-A missing or bad token answers 401 in the one error shape; whether the user may do what they
-ask is the services' business (the policy), never a route's.
+A request is signed in by a bearer token (scripts) or by the web pages' session cookie, in
+which case a change must also carry the page's CSRF token (``api/session.py``). A missing or
+bad token answers 401 in the one error shape; whether the user may do what they ask is the
+services' business (the policy), never a route's.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from api.services import Runtime
 from api.services.auth import LoginThrottle, user_for_token
+from api.session import CSRF_HEADER, SESSION_COOKIE, check_csrf
 from catalog import UserInfo
 from dangan.errors import NotAuthenticatedError
 
@@ -43,10 +46,17 @@ ThrottleDep = Annotated[LoginThrottle, Depends(_throttle)]
 ClientAddress = Annotated[str, Depends(_client_address)]
 
 
-def _current_user(rt: RuntimeDep, token: Annotated[str | None, Depends(_bearer)]) -> UserInfo:
-    if not token:
+def _current_user(
+    request: Request, rt: RuntimeDep, token: Annotated[str | None, Depends(_bearer)]
+) -> UserInfo:
+    if token:
+        return user_for_token(rt, token)
+    session = request.cookies.get(SESSION_COOKIE)
+    if not session:
         raise NotAuthenticatedError("sign in first: no bearer token was given")
-    return user_for_token(rt, token)
+    user = user_for_token(rt, session, kind="session")
+    check_csrf(request, request.headers.get(CSRF_HEADER))
+    return user
 
 
 CurrentUser = Annotated[UserInfo, Depends(_current_user)]

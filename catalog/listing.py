@@ -58,11 +58,14 @@ def list_visible_records(
     year: int | None = None,
     status: RecordStatus | None = None,
     stage: Stage | None = None,
+    created_by: int | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> RecordListing:
     """The records ``who`` may see, newest first, filtered by exact field values."""
     conditions = [visible_records_filter(who)]
+    if created_by is not None:
+        conditions.append(Record.created_by == created_by)
     if business_type is not None:
         conditions.append(BusinessType.name == business_type)
     if year is not None:

@@ -9,7 +9,7 @@ vault or the settings, and never logs queries or record text.
 from indexer.model import Facet, Hit, IndexDoc, SearchResults, Snippet
 from indexer.query import ParsedQuery, parse_query
 from indexer.search import SearchIndex
-from indexer.snippets import make_snippets
+from indexer.snippets import highlight_spans, make_snippets
 
 __all__ = [
     "Facet",
@@ -19,6 +19,7 @@ __all__ = [
     "SearchIndex",
     "SearchResults",
     "Snippet",
+    "highlight_spans",
     "make_snippets",
     "parse_query",
 ]

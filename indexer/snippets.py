@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from indexer.model import Snippet
 from indexer.query import ParsedQuery
 
-__all__ = ["make_snippets"]
+__all__ = ["highlight_spans", "make_snippets"]
 
 _RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[0-9A-Za-z]+")
 _GAP = r"[^0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]*"
@@ -87,4 +87,15 @@ def make_snippets(
             highlights=_merge(marks),
         )
         for _, _, page_no, start, end, marks in chosen
+    )
+
+
+def highlight_spans(query: ParsedQuery, text: str) -> tuple[tuple[int, int], ...]:
+    """Every place in ``text`` the query matched, as merged ``(start, end)`` offsets: what a
+    page of OCR text shows marked when it is opened from a search."""
+    patterns = [
+        p for p in dict.fromkeys(_pattern(t) for t in query.highlight_terms) if p is not None
+    ]
+    return _merge(
+        [(m.start(), m.end()) for p in patterns for m in p.finditer(text) if m.end() > m.start()]
     )

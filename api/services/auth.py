@@ -36,24 +36,27 @@ from dangan.errors import KeyringError, NotAuthenticatedError, TooManyRequestsEr
 __all__ = [
     "ACCESS_TTL",
     "REFRESH_TTL",
+    "SESSION_TTL",
     "LoginThrottle",
     "TokenPair",
     "issue_tokens",
     "login",
     "refresh",
+    "sign_in",
     "token_secret",
     "user_for_token",
 ]
 
 ACCESS_TTL: Final = dt.timedelta(minutes=15)
 REFRESH_TTL: Final = dt.timedelta(hours=8)  # one working day
+SESSION_TTL: Final = dt.timedelta(hours=8)  # a web page session: one working day too
 _ALGORITHM: Final = "HS256"
 _ISSUER: Final = "dangan"
 _SECRET_FILE: Final = "api-token-secret"  # noqa: S105 - a file name, not a secret
 _SECRET_BYTES: Final = 32
 _INVALID: Final = "the token is invalid or expired; sign in again"
 
-TokenKind = Literal["access", "refresh"]
+TokenKind = Literal["access", "refresh", "session"]
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,25 @@ def user_for_token(rt: Runtime, token: str, *, kind: TokenKind = "access") -> Us
 def login(
     rt: Runtime, throttle: LoginThrottle, *, name: str, password: str, address: str
 ) -> TokenPair:
-    """Check a name and password and issue tokens; every attempt is audited (``auth.login``).
+    """Check a name and password and issue API tokens.
+
+    :raises TooManyRequestsError: too many recent failures for this name or address (audited).
+    :raises NotAuthenticatedError: unknown name, wrong password or disabled user, alike.
+    """
+    return issue_tokens(rt, _stamp_for(rt, throttle, name=name, password=password, address=address))
+
+
+def sign_in(rt: Runtime, throttle: LoginThrottle, *, name: str, password: str, address: str) -> str:
+    """Check a name and password for a web page session and return its token; audited and
+    throttled exactly as :func:`login`."""
+    stamp = _stamp_for(rt, throttle, name=name, password=password, address=address)
+    return _encode(rt, stamp, "session", SESSION_TTL)
+
+
+def _stamp_for(
+    rt: Runtime, throttle: LoginThrottle, *, name: str, password: str, address: str
+) -> UserStamp:
+    """The user behind a name and password; every attempt is audited (``auth.login``).
 
     :raises TooManyRequestsError: too many recent failures for this name or address (audited).
     :raises NotAuthenticatedError: unknown name, wrong password or disabled user, alike.
@@ -231,7 +252,7 @@ def login(
                 detail={"reason": "bad_credentials", "address": address},
             )
         raise
-    return issue_tokens(rt, stamp)
+    return stamp
 
 
 def refresh(rt: Runtime, refresh_token: str) -> TokenPair:

@@ -1,0 +1,149 @@
+"""The records pages: the list with filters, and one record's page (its fields, both copies'
+fixity, each page image beside its OCR text with the search's hits marked, downloads, its
+history, and the form to correct it where the policy allows)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.deps import RuntimeDep
+from api.pages.base import PageUser, render
+from api.services import records as service
+from catalog import RecordInfo, RecordStatus, Stage, UserInfo
+from catalog.policy import Action, is_allowed
+from dangan.errors import InvalidInputError, PermissionDeniedError
+from indexer import highlight_spans, parse_query
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+IMAGE_WIDTH = 900
+_DRAFT = frozenset({RecordStatus.pending, RecordStatus.processing})
+
+
+@router.get("/records", response_class=HTMLResponse)
+def records_page(
+    request: Request,
+    rt: RuntimeDep,
+    user: PageUser,
+    business_type: Annotated[str | None, Query(alias="type", max_length=32)] = None,
+    year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+    status: RecordStatus | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    listing = service.list_records(
+        rt,
+        user,
+        business_type=business_type or None,
+        year=year,
+        status=status,
+        page=page,
+        page_size=PAGE_SIZE,
+    )
+    filters = {
+        "type": business_type or "",
+        "year": year or "",
+        "status": status.value if status else "",
+    }
+
+    def page_link(n: int) -> str:
+        return "/records?" + urlencode({**{k: v for k, v in filters.items() if v}, "page": n})
+
+    return render(
+        request,
+        "records.html",
+        {
+            "listing": listing,
+            "types": [t.name for t in service.filing_types(rt, user)],
+            "statuses": [s.value for s in RecordStatus],
+            "filters": filters,
+            "page_link": page_link,
+            "page": page,
+            "pages": max(1, -(-listing.total // PAGE_SIZE)),
+        },
+        user=user,
+    )
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    is_hit: bool
+
+
+def _segments(text: str, spans: tuple[tuple[int, int], ...]) -> list[Segment]:
+    out: list[Segment] = []
+    at = 0
+    for start, end in spans:
+        if start > at:
+            out.append(Segment(text[at:start], False))
+        out.append(Segment(text[start:end], True))
+        at = end
+    if at < len(text):
+        out.append(Segment(text[at:], False))
+    return out
+
+
+def _editable(user: UserInfo, record: RecordInfo) -> tuple[str, ...]:
+    """The fields ``user`` may correct on ``record`` (the policy's own-draft rule included)."""
+    own_draft = record.created_by == user.id and record.status in _DRAFT
+    if own_draft and is_allowed(user.role, Action.record_update_draft, record.security_class):
+        return ("title", "paper_location", "student_no", "student_name")
+    if is_allowed(user.role, Action.record_update_metadata, record.security_class):
+        return ("title", "paper_location")
+    return ()
+
+
+@router.get("/records/{code}", response_class=HTMLResponse)
+def record_page(
+    request: Request,
+    rt: RuntimeDep,
+    user: PageUser,
+    code: str,
+    q: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
+    detail = service.record_detail(rt, code, user)
+    record = detail.record
+    pages: list[tuple[int, list[Segment] | None]] = []
+    hits = 0
+    can_read = is_allowed(user.role, Action.record_read_content, record.security_class)
+    texts = service.record_texts(rt, code, user) if can_read else None
+    query = None
+    if q.strip():
+        with contextlib.suppress(InvalidInputError):  # a malformed query marks nothing
+            query = parse_query(q)
+    for n in range(1, record.page_count + 1):
+        text = texts[n - 1] if texts is not None and n <= len(texts) else None
+        if text is None:
+            pages.append((n, None))
+            continue
+        spans = highlight_spans(query, text) if query is not None else ()
+        hits += len(spans)
+        pages.append((n, _segments(text, spans)))
+    try:
+        history = service.record_history(rt, code, user, limit=200)
+    except PermissionDeniedError:
+        history = None
+    return render(
+        request,
+        "record.html",
+        {
+            "d": detail,
+            "r": record,
+            "q": q,
+            "pages": pages,
+            "hits": hits,
+            "can_read": can_read,
+            "image_width": IMAGE_WIDTH,
+            "history": history,
+            "editable": _editable(user, record),
+            "done": detail.progress.stage is Stage.done,
+        },
+        user=user,
+    )
