@@ -26,6 +26,7 @@ from catalog import (
     KEY_FIELDS,
     Action,
     AuditEventInfo,
+    BusinessTypeInfo,
     NewRecord,
     ObjectInfo,
     ObjectRole,
@@ -38,6 +39,8 @@ from catalog import (
     UserInfo,
     audit_denied,
     get_record,
+    is_allowed,
+    list_business_types,
     list_pages,
     list_visible_events,
     list_visible_records,
@@ -60,15 +63,19 @@ from ocr import page_image
 
 __all__ = [
     "MAX_IMAGE_WIDTH",
+    "QueueItem",
     "RecordDetail",
     "UploadFile",
     "UploadOutcome",
+    "filing_types",
     "ingest_many",
+    "intake_queue",
     "list_records",
     "page_png",
     "page_text",
     "record_detail",
     "record_history",
+    "record_texts",
     "update_record",
 ]
 
@@ -100,6 +107,20 @@ def _visible_record(rt: Runtime, code: str, user: UserInfo, action: Action) -> R
     return record
 
 
+def filing_types(rt: Runtime, user: UserInfo) -> list[BusinessTypeInfo]:
+    """The active business types ``user`` may file a new record under, by name."""
+    with rt.db.read() as session:
+        types = list_business_types(session)
+    return sorted(
+        (
+            t
+            for t in types
+            if t.active and is_allowed(user.role, Action.record_create, t.default_security_class)
+        ),
+        key=lambda t: t.name,
+    )
+
+
 def list_records(
     rt: Runtime,
     user: UserInfo,
@@ -127,6 +148,28 @@ def list_records(
             offset=(page - 1) * page_size,
             limit=page_size,
         )
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    record: RecordInfo
+    progress: Progress
+
+
+def intake_queue(
+    rt: Runtime, user: UserInfo, *, limit: int = 50, mine: bool = False
+) -> list[QueueItem]:
+    """The newest records ``user`` may see with how far their intake is: the intake queue.
+
+    :param mine: only the records ``user`` entered.
+    :raises PermissionDeniedError: ``user`` may not read records' metadata (audited).
+    """
+    require_action(rt, user, Action.record_read_metadata)
+    with rt.db.read() as session:
+        listing = list_visible_records(
+            session, user, limit=limit, created_by=user.id if mine else None
+        )
+        return [QueueItem(r.record, record_progress(session, r.record.id)) for r in listing.rows]
 
 
 def record_detail(rt: Runtime, code: str, user: UserInfo) -> RecordDetail:
@@ -188,6 +231,21 @@ def page_text(rt: Runtime, code: str, n: int, user: UserInfo) -> str:
         raise NotFoundError("this record has no OCR text yet")
     result = pages[n - 1] if n <= len(pages) else None
     return result.text if result is not None else ""
+
+
+def record_texts(rt: Runtime, code: str, user: UserInfo) -> list[str] | None:
+    """The OCR text of every page (``""`` for a page that could not be read), or ``None`` when
+    the record has none yet; audited as one read of content (``role: ocr_text``).
+
+    :raises NotFoundError: no such record, or hidden from ``user``.
+    :raises PermissionDeniedError: ``user`` may not read the record's content.
+    """
+    record = _visible_record(rt, code, user, Action.record_read_content)
+    pages = read_ocr_text(rt, record.id, actor=user.name)
+    if not pages:
+        return None
+    _audit_content_read(rt, record, user, "ocr_text", 0)
+    return [p.text if p is not None else "" for p in pages]
 
 
 def page_png(rt: Runtime, code: str, n: int, user: UserInfo, *, width: int | None) -> bytes:
