@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.deps import RuntimeDep
 from api.pages.i18n import DEFAULT_LANGUAGE, LANGUAGES, translations
+from api.pages.labels import N_, label
 from api.services.auth import user_for_token
 from api.session import CSRF_FIELD, SESSION_COOKIE, check_csrf, csrf_token, remember_csrf
 from catalog import UserInfo
@@ -42,12 +43,12 @@ _TEMPLATES: Final = jinja2.PackageLoader("api", "templates")
 
 # The navigation: (link id, path, message, the action that shows it).
 _NAV: Final = (
-    ("nav-dashboard", "/", "Dashboard", Action.stats_read),
-    ("nav-upload", "/upload", "Upload", Action.record_create),
-    ("nav-queue", "/queue", "Intake queue", Action.job_read),
-    ("nav-records", "/records", "Records", Action.record_read_metadata),
-    ("nav-search", "/search", "Search", Action.search),
-    ("nav-audit", "/audit", "Audit trail", Action.audit_read),
+    ("nav-dashboard", "/", N_("Dashboard"), Action.stats_read),
+    ("nav-upload", "/upload", N_("Upload"), Action.record_create),
+    ("nav-queue", "/queue", N_("Intake queue"), Action.job_read),
+    ("nav-records", "/records", N_("Records"), Action.record_read_metadata),
+    ("nav-search", "/search", N_("Search"), Action.search),
+    ("nav-audit", "/audit", N_("Audit trail"), Action.audit_read),
 )
 
 
@@ -77,6 +78,7 @@ def _environment(lang: str) -> jinja2.Environment:
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["version"] = __version__
+    env.globals["label"] = label
     return env
 
 

@@ -1,0 +1,80 @@
+"""How the pages name the archive's states and kinds: each enum value's English message,
+translated like any other (``_(label("status", record.status))`` in a template).
+
+The messages are marked with ``N_`` so the catalogs' extraction finds them; a test checks
+that every value of every enum here has a label, so a new state cannot show up raw.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from catalog import CopyState, ObjectRole, RecordStatus, Retention, Role, SecurityClass, Stage
+
+__all__ = ["LABELS", "N_", "label"]
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark for translation only"
+    return message
+
+
+LABELS: Final[dict[str, dict[str, str]]] = {
+    "status": {
+        RecordStatus.pending: N_("pending"),
+        RecordStatus.under_replicated: N_("one copy missing"),
+        RecordStatus.processing: N_("processing"),
+        RecordStatus.archived: N_("archived"),
+        RecordStatus.disposed: N_("disposed"),
+    },
+    "stage": {
+        Stage.queued: N_("queued"),
+        Stage.ocr: N_("reading pages (OCR)"),
+        Stage.assembling: N_("assembling"),
+        Stage.indexing: N_("indexing"),
+        Stage.done: N_("done"),
+    },
+    "copy": {
+        CopyState.ok: N_("intact"),
+        CopyState.bad: N_("damaged"),
+        CopyState.missing: N_("missing"),
+    },
+    "object": {
+        ObjectRole.original: N_("original scan"),
+        ObjectRole.sidecar: N_("catalog fields"),
+        ObjectRole.ocr_page: N_("page text"),
+        ObjectRole.ocr_text: N_("OCR text"),
+        ObjectRole.access_copy: N_("searchable PDF"),
+    },
+    "store": {"primary": N_("primary store"), "replica": N_("replica store")},
+    "class": {SecurityClass.internal: N_("internal"), SecurityClass.contract: N_("contract")},
+    "role": {
+        Role.clerk: N_("clerk"),
+        Role.supervisor: N_("supervisor"),
+        Role.director: N_("director"),
+        Role.auditor: N_("auditor"),
+        Role.admin: N_("admin"),
+    },
+    "retention": {
+        Retention.permanent: N_("permanent"),
+        Retention.years_30: N_("30 years"),
+        Retention.years_10: N_("10 years"),
+    },
+}
+
+# Which enum each kind labels, for the completeness test.
+LABELLED: Final[dict[str, type[StrEnum]]] = {
+    "status": RecordStatus,
+    "stage": Stage,
+    "copy": CopyState,
+    "object": ObjectRole,
+    "class": SecurityClass,
+    "role": Role,
+    "retention": Retention,
+}
+
+
+def label(kind: str, value: object) -> str:
+    """The English message for ``value`` of ``kind`` (the value itself when unknown)."""
+    text = str(value.value if isinstance(value, StrEnum) else value)
+    return LABELS.get(kind, {}).get(text, text)
