@@ -116,6 +116,7 @@ from catalog.records import (
     mark_content_destroyed,
 )
 from catalog.runner import StopSignal, run_one, run_worker
+from catalog.stats import INTAKE_DAYS, ArchiveStats, DayCount, TypeYearCount, archive_stats
 from catalog.types import (
     BusinessTypeInfo,
     add_business_type,
@@ -136,11 +137,13 @@ from catalog.users import (
 __all__ = [
     "AUDIT_VERIFY",
     "EDITABLE_FIELDS",
+    "INTAKE_DAYS",
     "KEY_FIELDS",
     "STORES",
     "Action",
     "ActionScope",
     "ArchiveCode",
+    "ArchiveStats",
     "AuditEventInfo",
     "AuditVerifyPayload",
     "BusinessTypeInfo",
@@ -150,6 +153,7 @@ __all__ = [
     "CopyInfo",
     "CopyState",
     "Database",
+    "DayCount",
     "Handler",
     "JobContext",
     "JobInfo",
@@ -175,11 +179,13 @@ __all__ = [
     "SecurityClass",
     "Stage",
     "StopSignal",
+    "TypeYearCount",
     "UserInfo",
     "UserStamp",
     "add_business_type",
     "add_object",
     "allocate_code",
+    "archive_stats",
     "audit_denied",
     "authenticate",
     "backoff_delay",
