@@ -178,16 +178,14 @@ def _inspect_pdf(path: Path, *, max_pages: int, max_page_pixels: int) -> ScanInf
             _check_page_count(pages, max_pages)
             largest = 0
             for number in range(pages):
+                # The page's size from its dictionary alone: loading the page would parse its
+                # content and read every image it draws into memory (a 1 GiB scan, whole).
                 try:
-                    page = pdf[number]
+                    width_pt, height_pt = pdf.get_page_size(number)
                 except pdfium.PdfiumError:
                     raise InvalidInputError(
                         f"broken PDF: page {number + 1} cannot be read"
                     ) from None
-                try:
-                    width_pt, height_pt = page.get_size()
-                finally:
-                    page.close()
                 pixels = _at_dpi(width_pt) * _at_dpi(height_pt)
                 _check_page_pixels(pixels, max_page_pixels, number + 1, pages)
                 largest = max(largest, pixels)
