@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from tests.browser import live
 from tests.corpus import scan
@@ -28,7 +35,8 @@ from tests.services import ServiceMissingError
 # Read once, before any test's monkeypatch can clear DANGAN_* variables.
 REQUIRE_SERVICES = os.environ.get("DANGAN_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 
-# Playwright's per-action wait; the pipeline's waits pass their own.
+# Playwright's wait per action and per ``expect`` (two shared cores answer slowly at times);
+# the pipeline's waits pass their own.
 ACTION_TIMEOUT_MS = 15_000
 
 
@@ -44,6 +52,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(item.path).parents:
             item.add_marker(pytest.mark.browser)
+            # The first test also waits for the session's server and its seeds to be archived.
+            item.add_marker(pytest.mark.timeout(2 * live.ARCHIVE_TIMEOUT + 120))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -70,6 +80,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         executable = live.find_chromium()
     except ServiceMissingError as exc:
         _service_missing(exc)
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
     # As root Chromium refuses its sandbox; a container's /dev/shm is small.
     chromium = playwright.chromium.launch(
         executable_path=executable, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
