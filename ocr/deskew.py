@@ -8,7 +8,6 @@ found on the normalised page lands on the same spot of :func:`ocr.page_image`.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -20,6 +19,8 @@ MAX_SKEW = 10.0
 
 
 def _profile_score(mask: npt.NDArray[np.float32], angle: float) -> float:
+    import cv2  # here, not at the top: OpenCV (30 MiB) loads with the first page, not the server
+
     height, width = mask.shape
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
     rotated = cv2.warpAffine(mask, matrix, (width, height), flags=cv2.INTER_NEAREST)
@@ -56,6 +57,8 @@ def rotate_array(pixels: npt.NDArray[np.uint8], skew: float) -> npt.NDArray[np.u
     """``pixels`` turned ``skew`` degrees counter-clockwise, on a white canvas grown to fit."""
     if skew == 0:
         return pixels
+    import cv2  # as above
+
     height, width = pixels.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), skew, 1.0)
     cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])

@@ -7,7 +7,6 @@ particular document.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -26,6 +25,8 @@ def to_gray(image: Image.Image) -> Gray:
     A red stamp over black text leaves the black strokes dark (they absorb red too), so
     whitening strongly red pixels removes the seal and keeps the text under it.
     """
+    import cv2  # here: OpenCV (30 MiB) loads with the first page, not the server
+
     if image.mode == "L":
         return np.asarray(image, dtype=np.uint8).copy()
     rgb = np.asarray(image.convert("RGB"), dtype=np.int16)
@@ -50,6 +51,8 @@ def normalise_light(gray: Gray) -> Gray:
     the ink. Ink keeps its own darkness: no black-point stretch, which on a nearly blank page
     would blow the noise up into specks.
     """
+    import cv2
+
     if _is_bilevel(gray):
         # A black-and-white scan has neither sensor noise nor shading to remove, and a
         # median would eat the thin strokes of its characters.
@@ -76,6 +79,8 @@ def remove_rules(gray: Gray) -> Gray:
     page's width or height); OCR engines read rules as strings of 一, 丨 or ``|`` and lose the
     cells' text between them.
     """
+    import cv2
+
     height, width = gray.shape
     ink = cv2.adaptiveThreshold(
         gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 20
@@ -95,6 +100,8 @@ def remove_rules(gray: Gray) -> Gray:
 
 def shrink(gray: Gray, max_side: int) -> Gray:
     """``gray`` scaled down (never up) so that its longer side is at most ``max_side``."""
+    import cv2
+
     height, width = gray.shape
     factor = min(1.0, max_side / max(height, width))
     if factor == 1.0:
@@ -105,6 +112,8 @@ def shrink(gray: Gray, max_side: int) -> Gray:
 
 def ink_mask(gray: Gray, max_side: int = 1000) -> npt.NDArray[np.float32]:
     """A small 0/1 map of the dark strokes, for measuring orientation and skew cheaply."""
+    import cv2
+
     mask = cv2.adaptiveThreshold(
         shrink(gray, max_side), 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 15
     )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 
-import cv2
-
 from dangan.errors import InvalidInputError
 from ocr.engines.base import OcrEngine, Recognition
 
@@ -24,6 +22,8 @@ def get_engine(engine: str, languages: str) -> OcrEngine:
     :raises InvalidInputError: an unknown engine name.
     :raises DependencyMissingError: the engine or a language pack is not installed.
     """
+    import cv2  # here, not at the top: a server that never reads a page never loads OpenCV
+
     cv2.setNumThreads(1)
     if engine == "tesseract":
         from ocr.engines.tesseract import TesseractEngine
