@@ -94,24 +94,43 @@ def list_visible_events(
     who: UserInfo,
     *,
     after_id: int = 0,
+    before_id: int | None = None,
+    newest_first: bool = False,
     limit: int = 100,
     action: str | None = None,
     actor: str | None = None,
     target: str | None = None,
+    outcome: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> list[AuditEventInfo]:
     """Audit events ``who`` may read, in chain order from a cursor, filtered by exact values.
 
     Events about records hidden from ``who`` (or about codes that match no record) are left
     out, so the trail never tells a hidden record from a missing one.
+
+    :param after_id: only events with a greater id; ``before_id``: only those with a smaller.
+    :param newest_first: the newest ``limit`` events of the range, newest first (paging back
+        from the head) instead of the oldest in chain order.
+    :param since: only events at or after this moment; ``until``: only those before it.
     """
     stmt = select(AuditEvent).where(AuditEvent.id > after_id, visible_events_filter(who))
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
     if action:
         stmt = stmt.where(AuditEvent.action == action)
     if actor:
         stmt = stmt.where(AuditEvent.actor == actor)
     if target:
         stmt = stmt.where(AuditEvent.target == target)
-    return [event_info(r) for r in session.scalars(stmt.order_by(AuditEvent.id).limit(limit))]
+    if outcome:
+        stmt = stmt.where(AuditEvent.outcome == outcome)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at < until)
+    order = AuditEvent.id.desc() if newest_first else AuditEvent.id
+    return [event_info(r) for r in session.scalars(stmt.order_by(order).limit(limit))]
 
 
 @dataclass(frozen=True)

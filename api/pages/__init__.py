@@ -13,6 +13,7 @@ __all__ = ["routers"]
 
 def routers() -> list[APIRouter]:
     import api.pages.account
+    import api.pages.governance
     import api.pages.records
     import api.pages.search
     import api.pages.upload
@@ -22,4 +23,5 @@ def routers() -> list[APIRouter]:
         api.pages.upload.router,
         api.pages.records.router,
         api.pages.search.router,
+        api.pages.governance.router,
     ]

@@ -7,6 +7,8 @@ itself audited.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from api.services.access import require_action
 from api.services.runtime import Runtime
 from catalog import (
@@ -27,16 +29,36 @@ def read_trail(
     user: UserInfo,
     *,
     after_id: int = 0,
+    before_id: int | None = None,
+    newest_first: bool = False,
     limit: int = 100,
     action: str | None = None,
     actor: str | None = None,
     target: str | None = None,
+    outcome: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> list[AuditEventInfo]:
-    """:raises PermissionDeniedError: ``user`` may not read the trail (audited)."""
+    """The events ``user`` may read; the cursor and filters are
+    :func:`catalog.list_visible_events`'s.
+
+    :raises PermissionDeniedError: ``user`` may not read the trail (audited).
+    """
     require_action(rt, user, Action.audit_read)
     with rt.db.read() as session:
         return list_visible_events(
-            session, user, after_id=after_id, limit=limit, action=action, actor=actor, target=target
+            session,
+            user,
+            after_id=after_id,
+            before_id=before_id,
+            newest_first=newest_first,
+            limit=limit,
+            action=action,
+            actor=actor,
+            target=target,
+            outcome=outcome,
+            since=since,
+            until=until,
         )
 
 
