@@ -45,7 +45,7 @@ _TEMPLATES: Final = jinja2.PackageLoader("api", "templates")
 _NAV: Final = (
     ("nav-dashboard", "/", N_("Dashboard"), Action.stats_read),
     ("nav-upload", "/upload", N_("Upload"), Action.record_create),
-    ("nav-queue", "/queue", N_("Intake queue"), Action.job_read),
+    ("nav-queue", "/queue", N_("Intake queue"), Action.record_read_metadata),
     ("nav-records", "/records", N_("Records"), Action.record_read_metadata),
     ("nav-search", "/search", N_("Search"), Action.search),
     ("nav-audit", "/audit", N_("Audit trail"), Action.audit_read),
