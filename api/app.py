@@ -172,6 +172,7 @@ def create_app(
         routes.records,
         routes.search,
         routes.jobs,
+        routes.stats,
         routes.users,
         routes.audit,
     ):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from api.services.records import RecordDetail
 from api.services.search import SearchHit, SearchPage
 from catalog import (
+    ArchiveStats,
     AuditEventInfo,
     ChainReport,
     CopyInfo,
@@ -47,6 +48,7 @@ __all__ = [
     "RecordOut",
     "RecordsPage",
     "SearchOut",
+    "StatsOut",
     "TokenOut",
     "UploadOut",
     "UploadRefusal",
@@ -382,3 +384,51 @@ class BusinessTypeOut(BaseModel):
 class ReadyOut(BaseModel):
     ready: bool
     checks: dict[str, bool]
+
+
+class TypeYearOut(BaseModel):
+    business_type: str
+    year: int
+    records: int
+
+
+class DayOut(BaseModel):
+    day: dt.date = Field(description="a day in UTC")
+    records: int
+
+
+class StatsOut(BaseModel):
+    """The dashboard's figures, every one counted over the records you may see."""
+
+    as_of: dt.datetime
+    records_by_type_year: list[TypeYearOut] = Field(
+        description="live (not disposed) records per business type and year"
+    )
+    records_by_status: dict[RecordStatus, int] = Field(description="every status, disposed too")
+    intake_in_progress: int = Field(description="live records whose intake is not done")
+    records_need_review: int = Field(description="records with a failed or low-confidence page")
+    pages_failed: int = Field(description="pages OCR gave up on")
+    pages_low_confidence: int = Field(description="pages read with too little confidence")
+    jobs_failed: int = Field(description="dead jobs, but those about records hidden from you")
+    records_under_replicated: int
+    copies_damaged: int = Field(description="copies found bad or missing")
+    intake_by_day: list[DayOut] = Field(description="records entered per day, oldest first")
+
+    @classmethod
+    def of(cls, s: ArchiveStats) -> StatsOut:
+        return cls(
+            as_of=s.as_of,
+            records_by_type_year=[
+                TypeYearOut(business_type=c.business_type, year=c.year, records=c.records)
+                for c in s.by_type_year
+            ],
+            records_by_status=dict(s.by_status),
+            intake_in_progress=s.in_progress,
+            records_need_review=s.needs_review,
+            pages_failed=s.pages_failed,
+            pages_low_confidence=s.pages_low_confidence,
+            jobs_failed=s.jobs_failed,
+            records_under_replicated=s.under_replicated,
+            copies_damaged=s.copies_damaged,
+            intake_by_day=[DayOut(day=d.day, records=d.records) for d in s.intake_by_day],
+        )

@@ -13,6 +13,7 @@ __all__ = ["routers"]
 
 def routers() -> list[APIRouter]:
     import api.pages.account
+    import api.pages.dashboard
     import api.pages.governance
     import api.pages.records
     import api.pages.search
@@ -20,6 +21,7 @@ def routers() -> list[APIRouter]:
 
     return [
         api.pages.account.router,
+        api.pages.dashboard.router,
         api.pages.upload.router,
         api.pages.records.router,
         api.pages.search.router,

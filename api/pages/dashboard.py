@@ -1,0 +1,221 @@
+"""The dashboard at ``/``: the office's figures (``api.services.stats``) as charts and tiles.
+
+Charts are inline SVG drawn on the server, with no script and no style attribute (the
+Content-Security-Policy allows neither): this module works out the geometry, the template
+draws it and ``api/static/dashboard.css`` colours it. Every chart also has its figures as a
+table, and every tile is plain text, so nothing is only a picture. The figures are counted
+over the records the person may see; a tile links to a page listing what it counts only when
+the person may open that page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.deps import RuntimeDep
+from api.pages.base import PageUser, render
+from api.pages.labels import N_, label
+from api.services.stats import dashboard
+from catalog import ArchiveStats, RecordStatus, UserInfo
+from catalog.policy import Action, is_allowed
+
+router = APIRouter(include_in_schema=False)
+
+# Geometry, in SVG user units (the SVG scales to the width of its box).
+CHART_WIDTH: Final = 640
+ROW: Final = 26  # one horizontal bar and the gap below it
+BAR: Final = 18
+LABEL_WIDTH: Final = 120  # the names left of the bars
+VALUE_WIDTH: Final = 56  # the figure right of the longest bar
+DAYS_HEIGHT: Final = 180
+DAYS_AXIS: Final = 22  # the day labels under the bars
+DAYS_TOP: Final = 18  # room for the figure over the tallest bar
+HEAT_LEVELS: Final = 5
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar: what it counts, its figure, where it is drawn, and where it leads."""
+
+    label: str
+    value: int
+    x: float
+    y: float
+    width: float
+    height: float
+    href: str | None = None
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """Horizontal bars, one per row; ``height`` is the SVG's."""
+
+    bars: tuple[Bar, ...]
+    height: int
+    translate: bool  # the labels are messages (states), not data (business types)
+
+
+@dataclass(frozen=True)
+class DayChart:
+    """Vertical bars for the intake per day; ``axis_y`` is the baseline."""
+
+    bars: tuple[Bar, ...]
+    axis_y: float
+    height: int
+    total: int
+
+
+@dataclass(frozen=True)
+class HeatCell:
+    value: int
+    level: int  # 0 (none) to HEAT_LEVELS (the most)
+    href: str | None
+
+
+@dataclass(frozen=True)
+class HeatMap:
+    """Records per year (rows, newest first) and business type (columns)."""
+
+    types: tuple[str, ...]
+    rows: tuple[tuple[int, tuple[HeatCell, ...], int], ...]  # year, cells, the year's total
+    type_totals: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One figure worth watching; ``is_problem`` marks it when it is not zero."""
+
+    id: str
+    label: str  # a message
+    value: int
+    href: str | None
+    is_problem: bool
+
+
+def _records_link(user: UserInfo, **filters: str | int) -> str | None:
+    if not is_allowed(user.role, Action.record_read_metadata):
+        return None
+    return "/records?" + urlencode(filters) if filters else "/records"
+
+
+def horizontal_bars(
+    items: Sequence[tuple[str, int, str | None]], *, translate: bool = False
+) -> BarChart:
+    """Bars for ``(label, value, link)`` items, in their order, scaled to the largest."""
+    most = max((v for _, v, _ in items), default=0)
+    room = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    bars = []
+    for i, (text, value, href) in enumerate(items):
+        width = room * value / most if most else 0.0
+        if value and width < 2:
+            width = 2.0  # a non-zero count stays visible
+        y = i * ROW + (ROW - BAR) / 2
+        bars.append(Bar(text, value, LABEL_WIDTH, y, round(width, 1), BAR, href))
+    return BarChart(tuple(bars), max(1, len(items)) * ROW, translate)
+
+
+def day_bars(stats: ArchiveStats) -> DayChart:
+    """Vertical bars for the records entered each day, oldest first."""
+    days = stats.intake_by_day
+    most = max((d.records for d in days), default=0)
+    slot = CHART_WIDTH / max(1, len(days))
+    axis_y = DAYS_HEIGHT - DAYS_AXIS
+    room = axis_y - DAYS_TOP
+    bars = []
+    for i, d in enumerate(days):
+        height = room * d.records / most if most else 0.0
+        if d.records and height < 2:
+            height = 2.0
+        bars.append(
+            Bar(
+                d.day.strftime("%m-%d"),
+                d.records,
+                round(i * slot + slot * 0.15, 1),
+                round(axis_y - height, 1),
+                round(slot * 0.7, 1),
+                round(height, 1),
+            )
+        )
+    return DayChart(tuple(bars), axis_y, DAYS_HEIGHT, sum(d.records for d in days))
+
+
+def heat_map(stats: ArchiveStats, user: UserInfo) -> HeatMap:
+    types = tuple(name for name, _ in stats.by_type)
+    counts = {(c.year, c.business_type): c.records for c in stats.by_type_year}
+    years = sorted({c.year for c in stats.by_type_year}, reverse=True)
+    most = max(counts.values(), default=0)
+    rows = []
+    for year in years:
+        cells = []
+        for t in types:
+            n = counts.get((year, t), 0)
+            level = math.ceil(HEAT_LEVELS * n / most) if most else 0
+            href = _records_link(user, type=t, year=year) if n else None
+            cells.append(HeatCell(n, level, href))
+        rows.append((year, tuple(cells), sum(c.value for c in cells)))
+    totals = tuple(sum(counts.get((y, t), 0) for y in years) for t in types)
+    return HeatMap(types, tuple(rows), totals)
+
+
+def tiles(stats: ArchiveStats, user: UserInfo) -> tuple[Tile, ...]:
+    queue = "/queue" if is_allowed(user.role, Action.record_read_metadata) else None
+    under = _records_link(user, status=RecordStatus.under_replicated.value)
+    return (
+        Tile("tile-records", N_("Records kept"), stats.live_records, _records_link(user), False),
+        Tile("tile-in-progress", N_("Intake in progress"), stats.in_progress, queue, False),
+        Tile("tile-review", N_("Records to review"), stats.needs_review, None, True),
+        Tile("tile-pages-failed", N_("Pages OCR could not read"), stats.pages_failed, None, True),
+        Tile(
+            "tile-low-confidence",
+            N_("Pages read with low confidence"),
+            stats.pages_low_confidence,
+            None,
+            True,
+        ),
+        Tile("tile-jobs-failed", N_("Failed jobs"), stats.jobs_failed, None, True),
+        Tile(
+            "tile-under-replicated",
+            N_("Records missing a copy"),
+            stats.under_replicated,
+            under,
+            True,
+        ),
+        Tile("tile-damaged", N_("Damaged or missing copies"), stats.copies_damaged, None, True),
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard_page(request: Request, rt: RuntimeDep, user: PageUser) -> Response:
+    stats = dashboard(rt, user)
+    by_type = horizontal_bars(
+        [(name, n, _records_link(user, type=name)) for name, n in stats.by_type]
+    )
+    by_status = horizontal_bars(
+        [
+            (label("status", s), n, _records_link(user, status=s.value) if n else None)
+            for s, n in stats.by_status.items()
+        ],
+        translate=True,
+    )
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "stats": stats,
+            "tiles": tiles(stats, user),
+            "by_type": by_type,
+            "by_status": by_status,
+            "heat": heat_map(stats, user),
+            "days": day_bars(stats),
+            "chart_width": CHART_WIDTH,
+            "label_width": LABEL_WIDTH,
+        },
+        user=user,
+    )
