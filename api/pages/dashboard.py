@@ -28,13 +28,14 @@ from catalog.policy import Action, is_allowed
 
 router = APIRouter(include_in_schema=False)
 
-# Geometry, in SVG user units (the SVG scales to the width of its box).
-CHART_WIDTH: Final = 640
-ROW: Final = 26  # one horizontal bar and the gap below it
-BAR: Final = 18
-LABEL_WIDTH: Final = 120  # the names left of the bars
-VALUE_WIDTH: Final = 56  # the figure right of the longest bar
-DAYS_HEIGHT: Final = 180
+# Geometry, in SVG user units. The SVG scales to the width of its card, which is about this
+# wide (``.columns`` in app.css), so that its text stays near the page's own size.
+CHART_WIDTH: Final = 360
+ROW: Final = 24  # one horizontal bar and the gap below it
+BAR: Final = 16
+LABEL_WIDTH: Final = 92  # the names left of the bars
+VALUE_WIDTH: Final = 40  # the figure right of the longest bar
+DAYS_HEIGHT: Final = 160
 DAYS_AXIS: Final = 22  # the day labels under the bars
 DAYS_TOP: Final = 18  # room for the figure over the tallest bar
 HEAT_LEVELS: Final = 5
@@ -135,7 +136,7 @@ def day_bars(stats: ArchiveStats) -> DayChart:
             height = 2.0
         bars.append(
             Bar(
-                d.day.strftime("%m-%d"),
+                str(d.day.day),  # the day of the month: a full date would not fit a bar's width
                 d.records,
                 round(i * slot + slot * 0.15, 1),
                 round(axis_y - height, 1),
