@@ -5,7 +5,6 @@ history, and the form to correct it where the policy allows)."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -14,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.deps import RuntimeDep
 from api.pages.base import PageUser, render
+from api.pages.marks import Piece, cut
 from api.services import records as service
 from catalog import RecordInfo, RecordStatus, Stage, UserInfo
 from catalog.policy import Action, is_allowed
@@ -71,25 +71,6 @@ def records_page(
     )
 
 
-@dataclass(frozen=True)
-class Segment:
-    text: str
-    is_hit: bool
-
-
-def _segments(text: str, spans: tuple[tuple[int, int], ...]) -> list[Segment]:
-    out: list[Segment] = []
-    at = 0
-    for start, end in spans:
-        if start > at:
-            out.append(Segment(text[at:start], False))
-        out.append(Segment(text[start:end], True))
-        at = end
-    if at < len(text):
-        out.append(Segment(text[at:], False))
-    return out
-
-
 def _editable(user: UserInfo, record: RecordInfo) -> tuple[str, ...]:
     """The fields ``user`` may correct on ``record`` (the policy's own-draft rule included)."""
     own_draft = record.created_by == user.id and record.status in _DRAFT
@@ -110,7 +91,7 @@ def record_page(
 ) -> Response:
     detail = service.record_detail(rt, code, user)
     record = detail.record
-    pages: list[tuple[int, list[Segment] | None]] = []
+    pages: list[tuple[int, list[Piece] | None]] = []
     hits = 0
     can_read = is_allowed(user.role, Action.record_read_content, record.security_class)
     texts = service.record_texts(rt, code, user) if can_read else None
@@ -125,7 +106,7 @@ def record_page(
             continue
         spans = highlight_spans(query, text) if query is not None else ()
         hits += len(spans)
-        pages.append((n, _segments(text, spans)))
+        pages.append((n, cut(text, spans)))
     try:
         history = service.record_history(rt, code, user, limit=200)
     except PermissionDeniedError:

@@ -4,7 +4,6 @@ so a person sees exactly what the policy lets their role see."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -13,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.deps import RuntimeDep
 from api.pages.base import PageUser, render
+from api.pages.marks import Piece, cut
 from api.services.search import SearchPage, search_records
 from dangan.errors import InvalidInputError
 from indexer import Snippet
@@ -22,24 +22,9 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 10
 
 
-@dataclass(frozen=True)
-class Piece:
-    text: str
-    is_hit: bool
-
-
 def snippet_pieces(snippet: Snippet) -> list[Piece]:
     """A snippet cut at its highlights, for the template to mark."""
-    pieces: list[Piece] = []
-    at = 0
-    for start, end in snippet.highlights:
-        if start > at:
-            pieces.append(Piece(snippet.text[at:start], False))
-        pieces.append(Piece(snippet.text[start:end], True))
-        at = end
-    if at < len(snippet.text):
-        pieces.append(Piece(snippet.text[at:], False))
-    return pieces
+    return cut(snippet.text, snippet.highlights)
 
 
 @router.get("/search", response_class=HTMLResponse)
