@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from api import pages, routes
 from api.errors import error_body
+from api.pages import docs as docs_page
 from api.pages.base import LoginRequiredError, login_redirect
 from api.pages.errors import error_page
 from api.schemas import ErrorOut
@@ -120,7 +121,9 @@ def create_app(
         version=__version__,
         summary="The records vault of a school student-records office (学籍档案室).",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/docs",
+        # /docs is our own page (api/pages/docs.py): vendored Swagger UI, no inline script.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = rt
     access_log = logging.getLogger("uvicorn.access")
@@ -179,6 +182,7 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     for router in pages.routers():
         app.include_router(router)
+    app.include_router(docs_page.router)
     app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
     app.add_middleware(SecurityHeaders)
     return app
