@@ -1,7 +1,8 @@
 """Corrections to a record's descriptive fields, audited with their before and after values.
 
-Only fields that change no archive code, class or content can be edited here: ``title``,
-``paper_location`` (non-key) and, on a draft, the student's number and name. Whether a person
+Only fields that change no archive code, security class or content can be edited here:
+``title``, ``student_class`` (班级), ``paper_location`` (non-key) and, on a draft, the student's
+number and name. Whether a person
 may make the change is the policy's business (``record.update_metadata`` /
 ``record.update_draft``), asked by the caller in the same transaction.
 """
@@ -25,6 +26,7 @@ __all__ = ["EDITABLE_FIELDS", "KEY_FIELDS", "update_record_fields"]
 # Field name → the longest value it takes (the column's size).
 EDITABLE_FIELDS: Final[Mapping[str, int]] = {
     "title": 500,
+    "student_class": 64,
     "paper_location": 200,
     "student_no": 32,
     "student_name": 64,

@@ -213,6 +213,7 @@ class Record(Base):
     title: Mapped[str] = mapped_column(String(500), default="")
     student_no: Mapped[str | None] = mapped_column(String(32), index=True)
     student_name: Mapped[str | None] = mapped_column(String(64), index=True)
+    student_class: Mapped[str | None] = mapped_column(String(64))  # 班级, e.g. 高三(2)班
     security_class: Mapped[str] = mapped_column(String(32), index=True)
     paper_location: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(32), index=True)

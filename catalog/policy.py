@@ -188,7 +188,7 @@ _RECORD_ROWS: Final[tuple[_Row, ...]] = (
     (Action.record_update_draft,       _OWN_INT, _OWN_INT, _OWN_ALL, _NO,  _NO,
      "correct the metadata of a record one entered while its intake is unfinished"),
     (Action.record_update_metadata,    _NO,      _INT,     _ALL,     _NO,  _NO,
-     "adjust non-key fields: title, paper location, tags, notes"),
+     "adjust non-key fields: title, the student's class (班级), paper location, tags, notes"),
     (Action.record_request_key_change, _INT,     _INT,     _ALL,     _NO,  _NO,
      "file a change request for key fields, for a director to decide"),
     (Action.record_update_key_fields,  _NO,      _NO,      _ALL,     _NO,  _NO,

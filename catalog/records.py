@@ -29,7 +29,15 @@ __all__ = [
     "mark_content_destroyed",
 ]
 
-_MAX_TITLE = 500
+# Field name → the longest value it takes (the column's size): checked here, so that a caller
+# that does not check (the CLI, a manifest) gets an answer, not the database's error.
+_LIMITS = {
+    "title": 500,
+    "student_no": 32,
+    "student_name": 64,
+    "student_class": 64,
+    "paper_location": 200,
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class NewRecord:
     title: str = ""
     student_no: str | None = None
     student_name: str | None = None
+    student_class: str | None = None  # 班级, e.g. 高三(2)班
     security_class: SecurityClass | None = None  # None: the business type's default
     paper_location: str | None = None
     archive_code: str | None = None  # a legacy code to keep; None: allocate the next
@@ -67,6 +76,7 @@ class RecordInfo:
     title: str
     student_no: str | None
     student_name: str | None
+    student_class: str | None
     security_class: SecurityClass
     paper_location: str | None
     status: RecordStatus
@@ -89,6 +99,7 @@ def _info(record: Record, business_type: str) -> RecordInfo:
         title=record.title,
         student_no=record.student_no,
         student_name=record.student_name,
+        student_class=record.student_class,
         security_class=SecurityClass(record.security_class),
         paper_location=record.paper_location,
         status=RecordStatus(record.status),
@@ -114,13 +125,15 @@ def create_record(
 
     :param content: what intake found in the scan (type, size, hash, pages, upload name).
 
-    :raises InvalidInputError: unknown type, implausible year, malformed legacy code, a legacy
-        code whose type or year differs from the record's, a contract-class type filed with a
-        lower class.
+    :raises InvalidInputError: a field too long, unknown type, implausible year, malformed
+        legacy code, a legacy code whose type or year differs from the record's, a
+        contract-class type filed with a lower class.
     :raises ConflictError: the legacy code is taken.
     """
-    if len(new.title) > _MAX_TITLE:
-        raise InvalidInputError(f"a title has at most {_MAX_TITLE} characters")
+    for name, limit in _LIMITS.items():
+        value = getattr(new, name)
+        if value is not None and len(value) > limit:
+            raise InvalidInputError(f"{name} has at most {limit} characters")
     # Everything the caller can get wrong is checked before a legacy code is looked up, so
     # that "taken" is only ever said of a code of the caller's own type (and class).
     if new.archive_code is not None:
@@ -152,6 +165,7 @@ def create_record(
         title=new.title,
         student_no=new.student_no,
         student_name=new.student_name,
+        student_class=new.student_class,
         security_class=security.value,
         paper_location=new.paper_location,
         status=RecordStatus.pending.value,

@@ -12,10 +12,19 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from catalog import Database, count_events, record_event, verify_chain
+from catalog import (
+    Database,
+    NewRecord,
+    count_events,
+    create_record,
+    get_record,
+    record_event,
+    seed_business_types,
+    verify_chain,
+)
 from catalog.models import Base
 
 CORE_TABLES = {
@@ -87,6 +96,34 @@ def test_every_revision_goes_down_to_base_and_up_again(database: Database) -> No
         _upgrade(database, "+1")
         assert database.current_revision() == expected
     assert set(database.table_names()) == tables_at_head
+
+
+def _record_columns(db: Database) -> set[str]:
+    return {c["name"] for c in inspect(db.engine).get_columns("records")}
+
+
+def test_0004_adds_the_student_class_and_takes_it_away(database: Database) -> None:
+    """The one column comes and goes; the records' other fields are kept either way (on SQLite
+    the batch mode rebuilds the table)."""
+    with database.write() as session:
+        seed_business_types(session, actor="system")
+        code = create_record(
+            session,
+            NewRecord("转学", 2023, title="转学申请表", student_class="高三(2)班"),
+            actor="system",
+        ).archive_code
+    assert "student_class" in _record_columns(database)
+
+    _downgrade(database, "0003")
+    assert "student_class" not in _record_columns(database)
+    with database.engine.connect() as conn:
+        rows = conn.execute(text("SELECT archive_code, title FROM records")).all()
+    assert [tuple(r) for r in rows] == [(code, "转学申请表")]
+
+    _upgrade(database, "0004")
+    with database.read() as session:
+        record = get_record(session, code)
+    assert (record.title, record.student_class) == ("转学申请表", None)
 
 
 def test_downgrade_to_base_removes_the_audit_triggers(database: Database) -> None:
