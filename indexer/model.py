@@ -34,6 +34,7 @@ class IndexDoc:
     student_no: str | None
     paper_location: str | None
     pages: tuple[str, ...]
+    student_class: str | None = None  # 班级; searched with the student's name and number
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,16 @@
     "中荣获三等奖"               a phrase: all of its bigrams, none missing
     type:转学                    business type, exact
     year:2019  year:2019..2021   year, or an inclusive range (``2019..`` and ``..2021`` too)
-    student:任欣强               a student's name or student number
+    student:任欣强               a student's name, student number or class (班级)
     code:2023-新生入学           archive code, exact or prefix
     title:处分                   title only
 
-A plain term or phrase is looked for in the archive code, the student's name and number, the
-title, the paper location and the page text, each field on its own. A term of several Chinese
-characters is matched as its bigrams, all in one field, in any order (the index keeps no
-positions; overlapping bigrams make that nearly as precise). Unquoted, a term of four bigrams
-or more also matches a field missing about a third of them, since page text is OCR output
-with misread characters; quoted, every bigram is required. Evaluation is in
+A plain term or phrase is looked for in the archive code, the student's name, number and
+class, the title, the paper location and the page text, each field on its own. A term of
+several Chinese characters is matched as its bigrams, all in one field, in any order (the index
+keeps no positions; overlapping bigrams make that nearly as precise). Unquoted, a term of four
+bigrams or more also matches a field missing about a third of them, since page text is OCR
+output with misread characters; quoted, every bigram is required. Evaluation is in
 :mod:`indexer.engine`.
 
 Nothing here logs: queries hold students' names.

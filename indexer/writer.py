@@ -147,7 +147,9 @@ def text_fields(doc: IndexDoc) -> dict[str, str]:
     :param doc: the record.
     """
     fields = {"code_text": doc.archive_code, "title": doc.title, "body": "\n".join(doc.pages)}
-    student = " ".join(part for part in (doc.student_name, doc.student_no) if part)
+    student = " ".join(
+        part for part in (doc.student_name, doc.student_no, doc.student_class) if part
+    )
     if student:
         fields["student"] = student
     if doc.paper_location:

@@ -207,6 +207,7 @@ def sidecar_document(record: RecordInfo, objects: Sequence[ObjectInfo]) -> dict[
         "title": record.title,
         "student_no": record.student_no,
         "student_name": record.student_name,
+        "student_class": record.student_class,
         "security_class": record.security_class.value,
         "paper_location": record.paper_location,
         "created_at": record.created_at.astimezone(dt.UTC).isoformat(),

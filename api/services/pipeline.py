@@ -466,6 +466,7 @@ def index_document(rt: Runtime, record: RecordInfo, *, actor: str) -> IndexDoc:
         security_class=record.security_class.value,
         student_name=record.student_name,
         student_no=record.student_no,
+        student_class=record.student_class,
         paper_location=record.paper_location,
         pages=tuple(r.text if r is not None else "" for r in results),
     )

@@ -90,6 +90,7 @@ class SidecarDoc(BaseModel):
     title: str
     student_no: str | None
     student_name: str | None
+    student_class: str | None = None  # absent from sidecars written before it was a field
     security_class: str
     paper_location: str | None
     created_at: dt.datetime

@@ -18,12 +18,15 @@ from api.services import Runtime, ingest, initialize
 from api.services.fixity import verify_all
 from api.services.jobs import KEYS_REWRAP
 from api.services.keys import objects_left_to_rewrap, retire_key, rotate_keyring
+from api.services.records import update_record
 from api.services.recovery import SidecarDoc, read_sidecars, recover_original
 from catalog import (
     JobState,
     NewRecord,
     ObjectRole,
+    Role,
     count_objects_by_key,
+    create_user,
     list_jobs,
     objects_of_record,
 )
@@ -74,7 +77,13 @@ def test_the_stores_and_the_keyring_alone_recover_records(rt: Runtime, tmp_path:
     record = ingest(
         rt,
         SCAN,
-        NewRecord(business_type=TYPE, year=2023, title="入学登记表", student_no="20230001"),
+        NewRecord(
+            business_type=TYPE,
+            year=2023,
+            title="入学登记表",
+            student_no="20230001",
+            student_class="高一(3)班",
+        ),
         actor="system",
     )
     _run_jobs(rt)  # the sidecar
@@ -82,7 +91,7 @@ def test_the_stores_and_the_keyring_alone_recover_records(rt: Runtime, tmp_path:
     assert list(docs) == [record.archive_code]
     doc = docs[record.archive_code]
     assert (doc.year, doc.business_type, doc.serial) == (2023, TYPE, record.serial)
-    assert (doc.title, doc.student_no) == ("入学登记表", "20230001")
+    assert (doc.title, doc.student_no, doc.student_class) == ("入学登记表", "20230001", "高一(3)班")
     assert doc.security_class == record.security_class.value
     with rt.db.read() as s:
         objs = {o.role: o for o in objects_of_record(s, record.id)}
@@ -103,6 +112,44 @@ def test_the_stores_and_the_keyring_alone_recover_records(rt: Runtime, tmp_path:
     assert sidecar.wrapped_key is not None
     with rt.vault.read(sidecar.id, WrappedKey.from_bytes(sidecar.wrapped_key)) as reader:
         assert b"".join(reader).startswith(b"{")
+
+
+def test_a_corrected_class_reaches_the_sidecar(rt: Runtime, tmp_path: Path) -> None:
+    record = ingest(
+        rt,
+        SCAN,
+        NewRecord(business_type=TYPE, year=2023, student_class="高一(3)班"),
+        actor="system",
+    )
+    _run_jobs(rt)
+    with rt.db.write() as s:
+        supervisor = create_user(
+            s, name="zhao", role=Role.supervisor, password="x" * 12, actor="root"
+        )
+    update_record(rt, record.archive_code, supervisor, {"student_class": "高一(4)班"})
+    _run_jobs(rt)
+    docs = _recover(rt, tmp_path)
+    assert docs[record.archive_code].student_class == "高一(4)班"
+
+
+def test_a_sidecar_written_before_the_class_was_a_field_still_reads() -> None:
+    doc = {
+        "sidecar_id": "0" * 32,
+        "format": "dangan-sidecar",
+        "version": 2,
+        "archive_code": f"2019-{TYPE}-001",
+        "year": 2019,
+        "business_type": TYPE,
+        "serial": 1,
+        "title": "",
+        "student_no": None,
+        "student_name": None,
+        "security_class": "internal",
+        "paper_location": None,
+        "created_at": "2019-09-01T00:00:00+00:00",
+        "objects": [],
+    }
+    assert SidecarDoc.model_validate(doc).student_class is None
 
 
 def test_recovery_survives_rotation_and_retiring_the_old_key(rt: Runtime, tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ def index(tmp_path: Path) -> SearchIndex:
                 year=2024,
                 student_name="金艳涵",
                 student_no="2015013501",
+                student_class="高三(2)班",
                 pages=("金艳涵同学在全市中学生科技创新大赛中荣获三等奖。",),
             ),
             doc(
@@ -84,6 +85,8 @@ def codes(index: SearchIndex, query: str, classes: frozenset[str] = INTERNAL) ->
         ("金艳涵", ["2024-奖励-007"]),  # name
         ("2015013501", ["2024-奖励-007"]),  # student number as a plain term
         ("student:2021080743", ["2021-成绩单-001"]),
+        ("student:高三(2)班", ["2024-奖励-007"]),  # the student's class (班级)
+        ("高三(2)班", ["2024-奖励-007"]),
         ('"中荣获三等奖"', ["2024-奖励-007"]),  # phrase
         ("中荣获三等奖", ["2024-奖励-007"]),  # a Chinese term is a phrase of its bigrams
         ("2021-成绩单-001", ["2021-成绩单-001"]),  # archive code as a plain term
