@@ -458,6 +458,7 @@ _MANIFEST_FIELDS = {
     "title",
     "student_no",
     "student_name",
+    "student_class",
     "security_class",
     "paper_location",
     "archive_code",
@@ -472,6 +473,11 @@ def _security_class(value: object) -> SecurityClass | None:
     except ValueError:
         names = ", ".join(c.value for c in SecurityClass)
         raise InvalidInputError(f"unknown security class; classes are {names}") from None
+
+
+def _text(value: object) -> str | None:
+    """A manifest's optional text field: JSON may give a student number as a number."""
+    return None if value is None else str(value)
 
 
 def _read_manifest(path: Path, defaults: dict[str, Any]) -> list[tuple[Path, NewRecord]]:
@@ -506,10 +512,11 @@ def _read_manifest(path: Path, defaults: dict[str, Any]) -> list[tuple[Path, New
                 business_type=str(btype),
                 year=year,
                 title=str(fields.get("title") or ""),
-                student_no=fields.get("student_no"),
-                student_name=fields.get("student_name"),
+                student_no=_text(fields.get("student_no")),
+                student_name=_text(fields.get("student_name")),
+                student_class=_text(fields.get("student_class")),
                 security_class=_security_class(fields.get("security_class")),
-                paper_location=fields.get("paper_location"),
+                paper_location=_text(fields.get("paper_location")),
                 archive_code=fields.get("archive_code"),
             )
             items.append((file, new))
@@ -523,6 +530,7 @@ def _read_manifest(path: Path, defaults: dict[str, Any]) -> list[tuple[Path, New
 @click.option("--title", default=None, help="A title for the record.")
 @click.option("--student-no", default=None, help="The student's number.")
 @click.option("--student-name", default=None, help="The student's name.")
+@click.option("--student-class", default=None, help="The student's class (班级), e.g. 高三(2)班.")
 @click.option(
     "--security-class",
     type=click.Choice([c.value for c in SecurityClass]),
@@ -551,6 +559,7 @@ def ingest(
     title: str | None,
     student_no: str | None,
     student_name: str | None,
+    student_class: str | None,
     security_class: str | None,
     paper_location: str | None,
     manifest: Path | None,
@@ -573,6 +582,7 @@ def ingest(
         "title": title,
         "student_no": student_no,
         "student_name": student_name,
+        "student_class": student_class,
         "security_class": security_class,
         "paper_location": paper_location,
     }
@@ -587,6 +597,7 @@ def ingest(
             title=title or "",
             student_no=student_no,
             student_name=student_name,
+            student_class=student_class,
             security_class=_security_class(security_class),
             paper_location=paper_location,
         )

@@ -94,6 +94,7 @@ class RecordOut(BaseModel):
     title: str
     student_no: str | None
     student_name: str | None
+    student_class: str | None
     security_class: SecurityClass
     paper_location: str | None
     status: RecordStatus
@@ -117,6 +118,7 @@ class RecordOut(BaseModel):
             title=r.title,
             student_no=r.student_no,
             student_name=r.student_name,
+            student_class=r.student_class,
             security_class=r.security_class,
             paper_location=r.paper_location,
             status=r.status,

@@ -75,9 +75,9 @@ def _editable(user: UserInfo, record: RecordInfo) -> tuple[str, ...]:
     """The fields ``user`` may correct on ``record`` (the policy's own-draft rule included)."""
     own_draft = record.created_by == user.id and record.status in _DRAFT
     if own_draft and is_allowed(user.role, Action.record_update_draft, record.security_class):
-        return ("title", "paper_location", "student_no", "student_name")
+        return ("title", "student_class", "paper_location", "student_no", "student_name")
     if is_allowed(user.role, Action.record_update_metadata, record.security_class):
-        return ("title", "paper_location")
+        return ("title", "student_class", "paper_location")
     return ()
 
 

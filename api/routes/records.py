@@ -48,6 +48,9 @@ class UploadForm(BaseModel):
     title: str = Field(default="", max_length=500)
     student_no: str | None = Field(default=None, max_length=32)
     student_name: str | None = Field(default=None, max_length=64)
+    student_class: str | None = Field(
+        default=None, max_length=64, description="the student's class (班级), e.g. 高三(2)班"
+    )
     security_class: SecurityClass | None = None
     paper_location: str | None = Field(default=None, max_length=200)
     archive_code: str | None = Field(default=None, description="a legacy code (one file)")
@@ -60,6 +63,7 @@ class UploadForm(BaseModel):
             title=self.title,
             student_no=self.student_no or None,
             student_name=self.student_name or None,
+            student_class=self.student_class or None,
             security_class=self.security_class,
             paper_location=self.paper_location or None,
             archive_code=self.archive_code or None,
@@ -188,6 +192,9 @@ class RecordPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, max_length=500)
+    student_class: str | None = Field(
+        default=None, max_length=64, description="the student's class (班级)"
+    )
     paper_location: str | None = Field(default=None, max_length=200)
     student_no: str | None = Field(default=None, max_length=32)
     student_name: str | None = Field(default=None, max_length=64)
@@ -195,10 +202,10 @@ class RecordPatch(BaseModel):
 
 @router.patch("/{code}", responses=_NOT_FOUND)
 def update(rt: RuntimeDep, user: CurrentUser, code: str, body: RecordPatch) -> RecordOut:
-    """Edit descriptive fields: ``title`` and ``paper_location`` (``record.update_metadata``,
-    or ``record.update_draft`` on your own unfinished record); the student's number and name
-    only on your own unfinished record (``record.update_draft``). Audited with before and
-    after values; an indexed record is indexed again."""
+    """Edit descriptive fields: ``title``, ``student_class`` and ``paper_location``
+    (``record.update_metadata``, or ``record.update_draft`` on your own unfinished record);
+    the student's number and name only on your own unfinished record (``record.update_draft``).
+    Audited with before and after values; an indexed record is indexed again."""
     changes = body.model_dump(exclude_unset=True)
     return RecordOut.of(service.update_record(rt, code, user, changes))
 

@@ -362,10 +362,10 @@ def update_record(
 ) -> RecordInfo:
     """Edit a record's descriptive fields as the policy allows; audited with before and after.
 
-    ``title`` and ``paper_location`` need ``record.update_metadata`` (or, on one's own draft,
-    ``record.update_draft``); the student's number and name only ``record.update_draft``. A
-    record already indexed is queued for indexing again, and its sidecar is rewritten so the
-    vault alone still tells the record's fields.
+    ``title``, ``student_class`` and ``paper_location`` need ``record.update_metadata`` (or, on
+    one's own draft, ``record.update_draft``); the student's number and name only
+    ``record.update_draft``. A record already indexed is queued for indexing again, and its
+    sidecar is rewritten so the vault alone still tells the record's fields.
 
     :raises InvalidInputError: nothing to change, an unknown field, a value too long.
     :raises NotFoundError: no such record, or hidden from ``user``.

@@ -167,14 +167,53 @@ def test_a_manifest_ingests_each_line_and_keeps_a_legacy_code(run: Run, tmp_path
     manifest.parent.mkdir()
     (manifest.parent / "a.png").write_bytes(SCAN.read_bytes())
     manifest.write_text(
-        f'{{"file": "a.png", "type": "{TYPE}", "year": 2021}}\n'
+        f'{{"file": "a.png", "type": "{TYPE}", "year": 2021, "student_no": 20210001}}\n'
         f'{{"file": "a.png", "type": "{TYPE}", "year": 2019, '
         f'"archive_code": "2019-{TYPE}-042"}}\n',
         encoding="utf-8",
     )
-    result = run("ingest", "--manifest", str(manifest), "--force")
+    result = run("ingest", "--manifest", str(manifest), "--force", "--student-class", "高三(2)班")
     assert result.code == 0, result.err
     assert result.out.split() == [f"2021-{TYPE}-001", f"2019-{TYPE}-042"]
+    # --student-class is every line's default; a number in JSON is kept as text
+    assert _student_fields(tmp_path) == [
+        ("20210001", "高三(2)班"),
+        (None, "高三(2)班"),
+    ]
+
+
+def _student_fields(tmp_path: Path) -> list[tuple[str | None, str | None]]:
+    db = open_database(f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite'}")
+    try:
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT student_no, student_class FROM records ORDER BY id"
+            ).all()
+    finally:
+        db.dispose()
+    return [(r[0], r[1]) for r in rows]
+
+
+def test_ingest_takes_the_students_class(run: Run, tmp_path: Path) -> None:
+    result = run(
+        "ingest", str(SCAN), "--type", TYPE, "--year", "2023", "--student-class", "高一(5)班"
+    )
+    assert result.code == 0, result.err
+    assert _student_fields(tmp_path) == [(None, "高一(5)班")]
+    too_long = run(
+        "ingest",
+        str(SCAN),
+        "--type",
+        TYPE,
+        "--year",
+        "2023",
+        "--force",
+        "--student-class",
+        "班" * 65,
+    )
+    assert too_long.code == 2
+    assert "student_class has at most 64 characters" in too_long.err
+    assert len(_student_fields(tmp_path)) == 1
 
 
 def test_get_as_a_user_is_checked_by_the_policy(run: Run, tmp_path: Path) -> None:

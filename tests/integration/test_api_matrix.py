@@ -25,7 +25,7 @@ from catalog import (
     visible_classes,
 )
 from tests.corpus import CORPUS
-from tests.integration.api_world import ROLES, World, world
+from tests.integration.api_world import ROLES, World, user_name, world
 
 MISSING = "2023-学籍变更-999"
 _counter = itertools.count()
@@ -342,3 +342,38 @@ def test_drafts_are_corrected_by_their_clerk_and_records_adjusted_by_supervisors
     )
     assert unknown.status_code == 422
     assert unknown.json()["error"]["code"] == "invalid_input"
+
+
+def test_an_upload_carries_the_class_and_a_supervisor_corrects_it(w: World) -> None:
+    clerk, supervisor = w.headers(Role.clerk), w.headers(Role.supervisor)
+    body = w.client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/records"]["post"]
+    form = body["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    assert {"type": "string", "maxLength": 64} in form["student_class"]["anyOf"]
+    kwargs = _upload(SecurityClass.internal)()
+    kwargs["data"]["student_class"] = "高三(2)班"
+    upload = w.client.post("/api/v1/records", headers=clerk, **kwargs)
+    assert upload.status_code == 201, upload.text
+    code = upload.json()["records"][0]["archive_code"]
+    assert upload.json()["records"][0]["student_class"] == "高三(2)班"
+    got = w.client.get(f"/api/v1/records/{code}", headers=supervisor).json()
+    assert got["record"]["student_class"] == "高三(2)班"
+    # A non-key field: a supervisor corrects it on a record that is not theirs.
+    fixed = w.client.patch(
+        f"/api/v1/records/{code}", json={"student_class": "高三(3)班"}, headers=supervisor
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["student_class"] == "高三(3)班"
+    history = w.client.get(f"/api/v1/records/{code}/history", headers=supervisor).json()
+    (change,) = [e for e in history["events"] if e["action"] == "record.update"]
+    assert change["actor"] == user_name(Role.supervisor)
+    assert change["detail"]["before"] == {"student_class": "高三(2)班"}
+    assert change["detail"]["after"] == {"student_class": "高三(3)班"}
+    too_long = w.client.patch(
+        f"/api/v1/records/{code}", json={"student_class": "班" * 65}, headers=supervisor
+    )
+    assert too_long.status_code == 422
+    kwargs = _upload(SecurityClass.internal)()
+    kwargs["data"]["student_class"] = "班" * 65
+    refused = w.client.post("/api/v1/records", headers=clerk, **kwargs)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "invalid_input"

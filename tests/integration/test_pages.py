@@ -14,9 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from catalog import Role
+from api.services import ingest
+from catalog import NewRecord, Role
 from tests.corpus import scan
-from tests.integration.api_world import PASSWORD, World, user_name, world
+from tests.integration.api_world import INTERNAL_SCAN, PASSWORD, World, user_name, world
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -282,3 +283,28 @@ def test_an_upload_through_the_pages_session(w: World, browser: TestClient) -> N
     (record,) = stored.json()["records"]
     queue = browser.get("/queue", params={"mine": "1"}).text
     assert f'data-code="{record["archive_code"]}"' in queue
+
+
+def test_the_class_is_asked_for_shown_and_corrected_in_the_pages(
+    w: World, browser: TestClient
+) -> None:
+    sign_in(browser, Role.supervisor)
+    form = browser.get("/upload").text
+    assert '<input name="student_class" maxlength="64"' in form
+    at = [form.index(f'name="{f}"') for f in ("student_no", "student_class", "paper_location")]
+    assert at == sorted(at)
+    record = ingest(
+        w.rt,
+        scan(INTERNAL_SCAN),
+        NewRecord(business_type="学籍变更", year=2023, student_class="高三(2)班"),
+        actor="test",
+        force=True,
+    )
+    page = browser.get(f"/records/{record.archive_code}").text
+    assert '<dt>班级</dt><dd id="field-student_class">高三(2)班</dd>' in page
+    fields = page.split('id="fields"', 1)[1]
+    assert fields.index('id="field-student_no"') < fields.index('id="field-student_class"')
+    # A supervisor may correct it (a non-key field), in the edit form, as long as its column.
+    assert '<input name="student_class" value="高三(2)班" maxlength="64">' in page
+    assert '<input name="student_name"' not in page  # a key field, not theirs to change
+    assert "高三(2)班" in browser.get("/records").text
