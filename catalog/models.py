@@ -34,6 +34,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "BusinessType",
+    "CheckResult",
     "CodeCounter",
     "CopyState",
     "Job",
@@ -44,6 +45,7 @@ __all__ = [
     "RecordStatus",
     "Retention",
     "Role",
+    "Schedule",
     "SecurityClass",
     "StoredCopy",
     "User",
@@ -115,6 +117,7 @@ class RecordStatus(StrEnum):
     under_replicated = "under_replicated"
     processing = "processing"  # both copies are safe; OCR and indexing are still running
     archived = "archived"
+    damaged = "damaged"  # a content object has no good copy left: restore it from a backup
     disposed = "disposed"
 
 
@@ -138,6 +141,16 @@ class CopyState(StrEnum):
     ok = "ok"
     bad = "bad"
     missing = "missing"
+
+
+class CheckResult(StrEnum):
+    """What the last fixity check of a copy found (``stored_copies.check_result``)."""
+
+    ok = "ok"
+    bad = "bad"
+    missing = "missing"
+    unreachable = "unreachable"  # the store did not answer; the copy may be fine
+    repaired = "repaired"  # bad or missing, then restored from the good copy and read back
 
 
 class JobState(StrEnum):
@@ -279,6 +292,8 @@ class VaultObject(Base):
     plaintext_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     shredded_at: Mapped[dt.datetime | None] = mapped_column()
+    # Set while no copy is good (never served; its record is ``damaged``), cleared on repair.
+    damaged_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class StoredCopy(Base):
@@ -294,6 +309,10 @@ class StoredCopy(Base):
     ciphertext_sha256: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(32))
     verified_at: Mapped[dt.datetime | None] = mapped_column()
+    # The last fixity check, whatever it found (``CheckResult``); the cycle takes the oldest.
+    checked_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    check_result: Mapped[str | None] = mapped_column(String(16))
+    deep_checked_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class AuditEvent(Base):
@@ -332,3 +351,7 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+# Tables that live in their own modules, on the same Base (so migrations see them).
+from catalog.schedule_models import Schedule  # noqa: E402 - after Base, which it uses
