@@ -26,9 +26,11 @@ from vault.ids import check_object_id, new_object_id
 from vault.keyring import (
     KeyEncryptionKey,
     Keyring,
+    SigningKey,
     create_keyring_file,
     keyring_from_b64,
     load_keyring,
+    signing_key_id,
 )
 from vault.sealed import MAGIC_SEALED, is_sealed
 from vault.stream import (
@@ -58,6 +60,7 @@ __all__ = [
     "ObjectReader",
     "ObjectStream",
     "S3Backend",
+    "SigningKey",
     "StoreName",
     "StoredObject",
     "Vault",
@@ -75,4 +78,5 @@ __all__ = [
     "new_object_id",
     "read_back",
     "rewrap",
+    "signing_key_id",
 ]

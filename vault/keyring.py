@@ -1,10 +1,15 @@
-"""The keyring: the key-encryption keys (KEKs) that wrap every object's data key.
+"""The keyring: the key-encryption keys (KEKs) that wrap every object's data key, and the
+instance's signing key.
 
 A keyring holds one or more 256-bit KEKs, each with an id, and names one of them current:
 new data keys are wrapped by the current key, older wrapped keys name the key that wrapped
 them. It lives outside the data it protects: a file of mode 0600 or the ``DANGAN_KEYRING``
 environment variable (the same file, base64-encoded). The file format is written down in
 ``docs/vault-format.md`` (section "Keyring file").
+
+Beside the KEKs a keyring may hold one Ed25519 signing key (:class:`SigningKey`): it signs
+what this instance attests, such as destruction certificates. A keyring written before it
+existed has none; :meth:`Keyring.add_signing_key` makes one on first need.
 
 This module must never log, print, ``repr`` or put into an exception message any key
 material; it never writes a keyring anywhere but the path it is given, and never with a mode
@@ -17,6 +22,7 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -28,16 +34,25 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from dangan.errors import CorruptDataError, KeyringError
 
 __all__ = [
     "KeyEncryptionKey",
     "Keyring",
+    "SigningKey",
     "create_keyring_file",
     "keyring_from_b64",
     "load_keyring",
+    "signing_key_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -100,15 +115,67 @@ class KeyEncryptionKey:
         raise TypeError("key-encryption keys are not picklable")
 
 
+SIGNING_KEY_SIZE = 32  # an Ed25519 private key (its seed), RFC 8032
+
+
+def signing_key_id(public_key: bytes) -> str:
+    """The id of a signing key: ``s`` + the first 16 hex digits of SHA-256(raw public key).
+
+    Derived from the public key, so a verifier holding only the public key names it the same
+    way (docs/vault-format.md, "Keyring file").
+    """
+    return "s" + hashlib.sha256(public_key).hexdigest()[:16]
+
+
+class SigningKey:
+    """The instance's Ed25519 key: it signs, and shows its public half; never its private one."""
+
+    __slots__ = ("_private", "created_at", "id", "public_key")
+
+    def __init__(self, material: bytes, created_at: dt.datetime) -> None:
+        if len(material) != SIGNING_KEY_SIZE:
+            raise KeyringError(f"the signing key is not {SIGNING_KEY_SIZE} bytes long")
+        self._private = Ed25519PrivateKey.from_private_bytes(bytes(material))
+        #: The raw 32-byte public key, which anyone may hold to verify signatures.
+        self.public_key = self._private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.id = signing_key_id(self.public_key)
+        self.created_at = created_at
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(secrets.token_bytes(SIGNING_KEY_SIZE), _utcnow())
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``message``."""
+        return self._private.sign(message)
+
+    def _material(self) -> bytes:
+        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+    def __repr__(self) -> str:
+        return f"SigningKey(id={self.id!r}, material=<hidden>)"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("signing keys are not picklable")
+
+
 class Keyring:
-    """The keys that may have wrapped a data key, and the one that wraps new ones.
+    """The keys that may have wrapped a data key, the one that wraps new ones, and the
+    instance's signing key if it has one yet.
 
     :param keys: every key still in use, any order; ids must be unique.
     :param current_id: the id among them that wraps new data keys.
+    :param signing_key: the Ed25519 key this instance signs with; ``None`` until first needed.
     :raises KeyringError: duplicate ids, no keys, or ``current_id`` not among them.
     """
 
-    def __init__(self, keys: Iterable[KeyEncryptionKey], current_id: str) -> None:
+    def __init__(
+        self,
+        keys: Iterable[KeyEncryptionKey],
+        current_id: str,
+        signing_key: SigningKey | None = None,
+    ) -> None:
+        self.signing_key = signing_key
         self._keys: dict[str, KeyEncryptionKey] = {}
         for key in keys:
             if key.id in self._keys:
@@ -158,6 +225,20 @@ class Keyring:
         log.info("keyring rotated", extra={"event": "keyring_rotated", "key_id": key.id})
         return key
 
+    def add_signing_key(self) -> SigningKey:
+        """The signing key, made now if the keyring has none (an older keyring file).
+
+        Only in memory: call :meth:`save` to persist it. An existing signing key is never
+        replaced: what it signed must stay verifiable.
+        """
+        if self.signing_key is None:
+            self.signing_key = SigningKey.generate()
+            log.info(
+                "signing key created",
+                extra={"event": "keyring_signing_key_created", "key_id": self.signing_key.id},
+            )
+        return self.signing_key
+
     def retire(self, key_id: str, *, objects_using: int) -> None:
         """Drop a key that no wrapped data key names any more.
 
@@ -201,17 +282,24 @@ class Keyring:
         keys = [
             {
                 "id": k.id,
-                "created": k.created_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "created": _stamp(k.created_at),
                 "key": base64.b64encode(k._material).decode("ascii"),
             }
             for k in sorted(self._keys.values(), key=lambda k: k.created_at)
         ]
-        doc = {
+        doc: dict[str, Any] = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
             "current": self._current_id,
             "keys": keys,
         }
+        if self.signing_key is not None:
+            # Optional, so that a keyring without it (older files) reads the same.
+            doc["signing_key"] = {
+                "id": self.signing_key.id,
+                "created": _stamp(self.signing_key.created_at),
+                "key": base64.b64encode(self.signing_key._material()).decode("ascii"),
+            }
         return json.dumps(doc, indent=2) + "\n"
 
     def __repr__(self) -> str:
@@ -314,7 +402,26 @@ def _parse(raw: bytes, where: str) -> Keyring:
         if not isinstance(key_id, str):
             raise KeyringError(f"{where}: key #{n + 1} has no valid id")
         keys.append(KeyEncryptionKey(key_id, material, created.replace(tzinfo=dt.UTC)))
-    return Keyring(keys, current)
+    return Keyring(keys, current, _parse_signing_key(doc.get("signing_key"), where))
+
+
+def _parse_signing_key(entry: Any, where: str) -> SigningKey | None:
+    if entry is None:
+        return None
+    try:
+        material = base64.b64decode(entry["key"], validate=True)
+        created = dt.datetime.strptime(entry["created"], "%Y-%m-%dT%H:%M:%SZ")
+        key_id = entry["id"]
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise KeyringError(f"{where}: the signing key is malformed") from None
+    key = SigningKey(material, created.replace(tzinfo=dt.UTC))
+    if key_id != key.id:
+        raise KeyringError(f"{where}: the signing key's id does not match its key")
+    return key
+
+
+def _stamp(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _fsync_dir(directory: Path) -> None:
