@@ -27,7 +27,8 @@ from rich.progress import Progress
 from api.errors import exit_for_error
 from api.services import Runtime, initialize
 from api.services import ingest as ingest_scan
-from api.services.fixity import CopyProblem, repair_all, verify_all
+from api.services.fixity import CopyProblem, repair_all
+from api.services.fixity_cycle import verify_report
 from api.services.keys import objects_left_to_rewrap, retire_key, rewrap_all, rotate_keyring
 from api.services.reading import open_original
 from api.services.vault import load_configured_keyring
@@ -690,28 +691,32 @@ def _problem_exit_code(problems: list[CopyProblem]) -> int:
 
 @cli.command()
 @click.option("--deep", is_flag=True, help="Also decrypt every copy (needs the keyring).")
+@click.option("--repair", "fix", is_flag=True, help="Restore bad or missing copies as found.")
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
 @_actor_option
 @pass_state
-def verify(st: _State, deep: bool, actor: str | None) -> None:
-    """Check every copy in both stores; exit 1 listing each bad or missing copy.
-
-    A store that cannot be reached is listed too; if that is the only trouble, exit 3.
+def verify(st: _State, deep: bool, fix: bool, as_json: bool, actor: str | None) -> None:
+    """Check every copy in both stores and print a report: copies checked, ok, repaired, bad,
+    missing, unreachable, and objects damaged (no good copy left). Exit 1 listing each copy
+    still bad or missing; if a store out of reach is the only trouble, exit 3.
     """
-    who = _require_system(st, actor, Action.fixity_run)
+    who = _require_system(st, actor, Action.repair_run if fix else Action.fixity_run)
     st.rt.require_initialised()
-    checked = 0
-
-    def seen(n: int) -> None:
-        nonlocal checked
-        checked = n
-
-    problems = verify_all(st.rt, deep=deep, actor=who, progress=seen)
-    for problem in problems:
-        click.echo(str(problem))
-    if problems:
-        click.echo(f"{len(problems)} of {checked} copies failed the check", err=True)
-        sys.exit(_problem_exit_code(problems))
-    click.echo(f"all {checked} copies intact{' (deep)' if deep else ''}", err=True)
+    report = verify_report(st.rt, deep=deep, repair=fix, actor=who)
+    if as_json:
+        click.echo(json.dumps({**report.to_json(), "deep": deep}, sort_keys=True))
+    else:
+        for problem in report.problems:
+            click.echo(str(problem))
+        c = report.counts()
+        click.echo(
+            f"{c['checked']} copies checked{' (deep)' if deep else ''}: {c['ok']} ok, "
+            f"{c['repaired']} repaired, {c['bad']} bad, {c['missing']} missing, "
+            f"{c['unreachable']} unreachable; {c['damaged']} objects damaged",
+            err=True,
+        )
+    if report.problems:
+        sys.exit(_problem_exit_code(report.problems))
 
 
 @cli.command()
@@ -839,4 +844,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # `dangan status`, `search` and `index` live beside this module and attach to `cli` on import.
+from api import cli_fixity as cli_fixity  # noqa: E402
 from api import cli_search as cli_search  # noqa: E402

@@ -50,6 +50,7 @@ from catalog.listing import (
 )
 from catalog.lookup import visible_records_by_id
 from catalog.models import (
+    CheckResult,
     CopyState,
     JobState,
     ObjectRole,
@@ -66,11 +67,14 @@ from catalog.objects import (
     NewCopy,
     ObjectInfo,
     add_object,
+    copies_due_for_check,
+    count_copies_overdue,
     count_objects_by_key,
     get_object,
     list_copies,
     objects_of_record,
     objects_to_rewrap,
+    record_copy_check,
     refresh_record_status,
     replace_wrapped_key,
     set_copy_state,
@@ -116,6 +120,13 @@ from catalog.records import (
     mark_content_destroyed,
 )
 from catalog.runner import StopSignal, run_one, run_worker
+from catalog.schedules import (
+    ScheduleSpec,
+    ScheduleState,
+    report_schedule_run,
+    schedule_states,
+    tick_schedules,
+)
 from catalog.stats import INTAKE_DAYS, ArchiveStats, DayCount, TypeYearCount, archive_stats
 from catalog.types import (
     BusinessTypeInfo,
@@ -150,6 +161,7 @@ __all__ = [
     "ChainHead",
     "ChainProblem",
     "ChainReport",
+    "CheckResult",
     "CopyInfo",
     "CopyState",
     "Database",
@@ -176,6 +188,8 @@ __all__ = [
     "RecordStatus",
     "Retention",
     "Role",
+    "ScheduleSpec",
+    "ScheduleState",
     "SecurityClass",
     "Stage",
     "StopSignal",
@@ -194,6 +208,8 @@ __all__ = [
     "claim",
     "claim_code",
     "complete",
+    "copies_due_for_check",
+    "count_copies_overdue",
     "count_events",
     "count_objects_by_key",
     "create_record",
@@ -230,6 +246,7 @@ __all__ = [
     "open_database",
     "parse_code",
     "policy_table",
+    "record_copy_check",
     "record_event",
     "record_not_found",
     "record_progress",
@@ -240,10 +257,12 @@ __all__ = [
     "registered_kinds",
     "release",
     "replace_wrapped_key",
+    "report_schedule_run",
     "require",
     "retry_dead",
     "run_one",
     "run_worker",
+    "schedule_states",
     "seed_business_types",
     "set_copy_state",
     "set_disabled",
@@ -251,6 +270,7 @@ __all__ = [
     "shred_object",
     "start_pages",
     "supersede_object",
+    "tick_schedules",
     "update_record_fields",
     "user_stamp",
     "verify_chain",

@@ -354,5 +354,5 @@ class Job(Base):
 
 
 # Tables that live in their own modules, on the same Base (so migrations see them).
-from catalog.schedule_models import Schedule  # noqa: E402 - after Base, which it uses
 from catalog.retention_models import DispositionProposal  # noqa: E402, F401 - retention tables
+from catalog.schedule_models import Schedule  # noqa: E402 - after Base, which it uses

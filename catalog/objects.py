@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from catalog.audit import record_event
 from catalog.models import (
+    CheckResult,
     CopyState,
     ObjectRole,
     Record,
@@ -34,11 +35,14 @@ __all__ = [
     "NewCopy",
     "ObjectInfo",
     "add_object",
+    "copies_due_for_check",
+    "count_copies_overdue",
     "count_objects_by_key",
     "get_object",
     "list_copies",
     "objects_of_record",
     "objects_to_rewrap",
+    "record_copy_check",
     "refresh_record_status",
     "replace_wrapped_key",
     "set_copy_state",
@@ -69,6 +73,9 @@ class CopyInfo:
     ciphertext_sha256: str
     state: CopyState
     verified_at: dt.datetime | None
+    checked_at: dt.datetime | None = None
+    check_result: CheckResult | None = None
+    deep_checked_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -81,10 +88,16 @@ class ObjectInfo:
     size: int
     plaintext_sha256: str
     copies: tuple[CopyInfo, ...]
+    damaged_at: dt.datetime | None = None
 
     @property
     def is_shredded(self) -> bool:
         return self.wrapped_key is None
+
+    @property
+    def is_damaged(self) -> bool:
+        """No copy is good: never served, restored only from a backup."""
+        return self.damaged_at is not None
 
     def copy_in(self, store: str) -> CopyInfo | None:
         return next((c for c in self.copies if c.store == store), None)
@@ -92,7 +105,15 @@ class ObjectInfo:
 
 def _copy_info(c: StoredCopy) -> CopyInfo:
     return CopyInfo(
-        c.object_id, c.store, c.size, c.ciphertext_sha256, CopyState(c.state), c.verified_at
+        c.object_id,
+        c.store,
+        c.size,
+        c.ciphertext_sha256,
+        CopyState(c.state),
+        c.verified_at,
+        c.checked_at,
+        CheckResult(c.check_result) if c.check_result else None,
+        c.deep_checked_at,
     )
 
 
@@ -109,6 +130,7 @@ def _object_info(session: Session, obj: VaultObject) -> ObjectInfo:
         size=obj.size,
         plaintext_sha256=obj.plaintext_sha256,
         copies=tuple(_copy_info(c) for c in copies),
+        damaged_at=obj.damaged_at,
     )
 
 
@@ -208,16 +230,117 @@ def set_copy_state(
             detail={"store": store, "reason": reason} if reason else {"store": store},
             now=at,
         )
+        session.flush()
+        _mark_damage(session, object_id, actor=actor, now=at)
     session.flush()
     return _copy_info(copy)
+
+
+def _mark_damage(session: Session, object_id: str, *, actor: str, now: dt.datetime) -> None:
+    """Keep the object's ``damaged`` mark in step with its copies: set while none is ``ok``
+    (audited ``object.damaged``), cleared when one is good again (``object.undamaged``)."""
+    obj = session.get(VaultObject, object_id)
+    if obj is None or obj.wrapped_key is None:
+        return
+    good = session.scalar(
+        select(func.count()).where(
+            StoredCopy.object_id == object_id, StoredCopy.state == CopyState.ok.value
+        )
+    )
+    damaged = not good
+    if damaged == (obj.damaged_at is not None):
+        return
+    obj.damaged_at = now if damaged else None
+    record_event(
+        session,
+        actor=actor,
+        action="object.damaged" if damaged else "object.undamaged",
+        target=f"object:{object_id}",
+        outcome="error" if damaged else "ok",
+        now=now,
+    )
+
+
+def record_copy_check(
+    session: Session,
+    *,
+    object_id: str,
+    store: str,
+    result: CheckResult,
+    deep: bool,
+    actor: str,
+    reason: str | None = None,
+    now: dt.datetime | None = None,
+) -> CopyInfo:
+    """Record one fixity check of a copy: its time and result, and the copy's state.
+
+    ``unreachable`` says nothing of the copy: its state and its check time are kept (it stays
+    first in line), only the result is noted.
+
+    :raises NotFoundError: no such copy (the object was disposed of meanwhile).
+    """
+    at = now or utcnow()
+    if result is not CheckResult.unreachable:
+        state = {
+            CheckResult.ok: CopyState.ok,
+            CheckResult.repaired: CopyState.ok,
+            CheckResult.bad: CopyState.bad,
+            CheckResult.missing: CopyState.missing,
+        }[result]
+        set_copy_state(
+            session,
+            object_id=object_id,
+            store=store,
+            state=state,
+            actor=actor,
+            reason=reason,
+            now=at,
+        )
+    copy = session.scalar(
+        select(StoredCopy).where(StoredCopy.object_id == object_id, StoredCopy.store == store)
+    )
+    if copy is None:
+        raise NotFoundError("no such copy")
+    copy.check_result = result.value
+    if result is not CheckResult.unreachable:
+        copy.checked_at = at  # an unreachable copy stays due: it is checked first once back
+    if deep and result in (CheckResult.ok, CheckResult.repaired):
+        copy.deep_checked_at = at
+    session.flush()
+    return _copy_info(copy)
+
+
+def copies_due_for_check(
+    session: Session, *, limit: int, skip_stores: Sequence[str] = ()
+) -> list[CopyInfo]:
+    """Live copies in the order the fixity cycle checks them: never checked first, then the
+    ones checked longest ago (ties by object id and store, so the order is stable).
+
+    :param skip_stores: stores found out of reach in this run (their copies wait).
+    """
+    stmt = (
+        select(StoredCopy)
+        .join(VaultObject, VaultObject.id == StoredCopy.object_id)
+        .where(VaultObject.wrapped_key.is_not(None))
+    )
+    if skip_stores:
+        stmt = stmt.where(StoredCopy.store.not_in(list(skip_stores)))
+    stmt = stmt.order_by(
+        StoredCopy.checked_at.is_not(None),
+        StoredCopy.checked_at,
+        StoredCopy.object_id,
+        StoredCopy.store,
+    ).limit(limit)
+    return [_copy_info(c) for c in session.scalars(stmt)]
 
 
 def refresh_record_status(session: Session, record_id: int) -> RecordStatus:
     """The record's status from its copies and its pipeline stage.
 
-    ``under_replicated`` while any of its content objects (the original, and once written the
-    OCR text and the access copy) lacks an ``ok`` copy in a store; else ``processing`` until
-    the pipeline is done, then ``archived``. A disposed record stays disposed.
+    ``damaged`` while any of its content objects (the original, and once written the OCR text
+    and the access copy) has no ``ok`` copy at all; ``under_replicated`` while one lacks an
+    ``ok`` copy in a store; else ``processing`` until the pipeline is done, then ``archived``.
+    A disposed record stays disposed.
     """
     record = session.get(Record, record_id)
     if record is None:
@@ -239,7 +362,9 @@ def refresh_record_status(session: Session, record_id: int) -> RecordStatus:
         if state == CopyState.ok.value:
             stores.add(store)
     replicated = bool(ok) and all(stores >= set(STORES) for stores in ok.values())
-    if not replicated:
+    if any(not stores for stores in ok.values()):
+        status = RecordStatus.damaged
+    elif not replicated:
         status = RecordStatus.under_replicated
     elif record.stage == Stage.done.value:
         status = RecordStatus.archived
@@ -273,6 +398,28 @@ def list_copies(
         stmt = stmt.where(StoredCopy.state.in_([s.value for s in states]))
     stmt = stmt.order_by(StoredCopy.object_id, StoredCopy.store).limit(limit)
     return [_copy_info(c) for c in session.scalars(stmt)]
+
+
+def count_copies_overdue(
+    session: Session, *, period_days: int, now: dt.datetime | None = None
+) -> tuple[int, int]:
+    """How many live copies there are, and how many were not checked in the last
+    ``period_days`` (never checked included)."""
+    since = (now or utcnow()) - dt.timedelta(days=period_days)
+    live = (
+        select(func.count())
+        .select_from(StoredCopy)
+        .join(VaultObject, VaultObject.id == StoredCopy.object_id)
+        .where(VaultObject.wrapped_key.is_not(None))
+    )
+    total = session.scalar(live) or 0
+    overdue = (
+        session.scalar(
+            live.where((StoredCopy.checked_at.is_(None)) | (StoredCopy.checked_at < since))
+        )
+        or 0
+    )
+    return int(total), int(overdue)
 
 
 def count_objects_by_key(session: Session) -> dict[str, int]:

@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from catalog.db import Database
@@ -192,6 +192,15 @@ def _hand_back(db: Database, job: JobInfo, worker_id: str) -> None:
         )
 
 
+def _tick(tick: Callable[[], object]) -> None:
+    try:
+        tick()
+    except DanganError:
+        # The catalog away for a moment, or a schedule that cannot be queued: the worker's jobs
+        # go on, and the next poll ticks again.
+        log.warning("scheduler tick failed", exc_info=True, extra={"event": "worker.tick_failed"})
+
+
 class StopSignal(Protocol):
     """A ``threading.Event`` or a ``multiprocessing`` one: set it to stop a worker."""
 
@@ -210,6 +219,7 @@ def run_worker(
     poll_seconds: float,
     kinds: Collection[str] | None = None,
     once: bool = False,
+    tick: Callable[[], object] | None = None,
 ) -> int:
     """Run jobs until ``stop`` is set, waiting ``poll_seconds`` whenever the queue is idle.
 
@@ -217,11 +227,17 @@ def run_worker(
     be reached the worker waits and tries again (a worker is a daemon; it outlives an outage).
 
     :param once: return as soon as nothing is runnable instead of waiting for more.
+    :param tick: called at most once a poll, between jobs (the scheduler enqueues what is due);
+        a dangan error it raises is logged and the next poll tries again.
     :returns: how many jobs this worker ran (done, retried or dead).
     :raises StoreUnavailableError: only with ``once``.
     """
     ran = 0
+    last_tick: float | None = None
     while not stop.is_set():
+        if tick is not None and (last_tick is None or time.monotonic() - last_tick >= poll_seconds):
+            last_tick = time.monotonic()
+            _tick(tick)
         try:
             job = run_one(db, worker_id, services, lease_seconds=lease_seconds, kinds=kinds)
         except StoreUnavailableError:

@@ -24,6 +24,7 @@ from dangan.errors import ConfigError
 
 __all__ = [
     "DatabaseSettings",
+    "FixitySettings",
     "IntakeSettings",
     "OcrSettings",
     "ServerSettings",
@@ -113,6 +114,15 @@ class WorkerSettings(_Section):
     in_server: bool = True
 
 
+class FixitySettings(_Section):
+    """The fixity cycle: every copy checked within a period, a share of them decrypted."""
+
+    period_days: int = Field(default=30, ge=1)
+    deep_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    interval_minutes: int = Field(default=60, ge=1)
+    max_bytes_per_run: int = Field(default=4 * 1024**3, ge=1)
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Reads the TOML file named by ``--config`` or ``DANGAN_CONFIG``."""
 
@@ -154,6 +164,7 @@ class Settings(BaseSettings):
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    fixity: FixitySettings = Field(default_factory=FixitySettings)
     require_services: bool = False
 
     _config_file: ClassVar[Path | None] = None

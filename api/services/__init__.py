@@ -7,6 +7,7 @@ worker process, which imports it to build its runtime, can run them.
 
 from api.services import jobs as jobs
 from api.services import pipeline as pipeline
+from api.services import schedule as schedule  # the fixity cycle, replication, the scheduler
 from api.services.intake import ingest
 from api.services.runtime import Runtime
 from api.services.setup import InitReport, initialize

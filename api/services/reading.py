@@ -33,6 +33,7 @@ from catalog import (
     set_copy_state,
 )
 from dangan.errors import (
+    CorruptDataError,
     DanganError,
     KeyringError,
     NotFoundError,
@@ -113,7 +114,8 @@ def open_original(
     :raises NotFoundError: no such record, hidden from ``user``, or it has no original.
     :raises PermissionDeniedError: ``user`` may not read content.
     :raises KeyringError: the data key's wrapping key is not in the keyring.
-    :raises CorruptDataError: while iterating, when both copies are bad (audited).
+    :raises CorruptDataError: now, when the object is marked ``damaged`` (no good copy), and
+        while iterating, when both copies turn out bad (both audited).
     :raises StoreUnavailableError: while iterating, when no good copy can be reached.
     """
     target = record_target(archive_code)
@@ -139,18 +141,36 @@ def open_original(
                     raise NotFoundError("only a record's content can be read")
                 raise NotFoundError(f"this record has no readable {what} (yet)")
             wrapped: bytes = original.wrapped_key
-            record_event(
-                session,
-                actor=actor,
-                action=Action.record_read_content.value,
-                target=target,
-                detail={"object_id": original.id, "role": role.value},
-            )
+            if not original.is_damaged:
+                record_event(
+                    session,
+                    actor=actor,
+                    action=Action.record_read_content.value,
+                    target=target,
+                    detail={"object_id": original.id, "role": role.value},
+                )
     except (PermissionDeniedError, NotFoundError) as exc:
         if user is not None:
             with rt.db.write() as session:
                 audit_denied(session, user, Action.record_read_content, target, error=exc)
         raise
+    if original.is_damaged:
+        # No copy passed its last check: whatever a store holds now is not served as the
+        # record until a check or a restore from backup finds a good copy again.
+        error = CorruptDataError(
+            f"record {archive_code}: no good copy of its {CONTENT_ROLES[role]} is left "
+            "(damaged); it must be restored from a backup"
+        )
+        with rt.db.write() as session:
+            record_event(
+                session,
+                actor=actor,
+                action="record.read_failed",
+                target=target,
+                outcome="error",
+                detail={"object_id": original.id, "error": error.code},
+            )
+        raise error
 
     obj = original
     primary = obj.copy_in("primary")

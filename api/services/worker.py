@@ -23,6 +23,7 @@ from typing import Protocol
 
 from api.errors import exit_for_error
 from api.services.runtime import Runtime
+from api.services.schedule import tick
 from catalog import run_worker
 from dangan.config import Settings
 from dangan.errors import ExitCode
@@ -156,6 +157,8 @@ def _worker_main(
             lease_seconds=cfg.lease_seconds,
             poll_seconds=cfg.poll_seconds,
             once=once,
+            # A one-shot run drains what is queued; only a standing worker starts periodic jobs.
+            tick=None if once else lambda: tick(runtime),
         )
     except BaseException as exc:
         if isinstance(exc, SystemExit):
