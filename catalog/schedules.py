@@ -140,7 +140,9 @@ def tick_schedules(
     if not wanted:
         return []
     with db.read() as session:
-        last = dict(session.execute(select(Schedule.name, Schedule.last_slot_at)).tuples().all())
+        last = {
+            name: at for name, at in session.execute(select(Schedule.name, Schedule.last_slot_at))
+        }
     due = [s for s in wanted if _is_due(last.get(s.name), s, now)]
     if not due:
         return []

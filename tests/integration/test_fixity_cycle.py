@@ -46,9 +46,7 @@ def rt(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Runtime]:
 def _ingest(rt: Runtime, year: int = 2023) -> tuple[str, str]:
     record = ingest(rt, SCAN, NewRecord(business_type=TYPE, year=year), actor="system", force=True)
     with rt.db.read() as s:
-        [original] = [
-            o for o in objects_of_record(s, record.id) if o.role is ObjectRole.original
-        ]
+        [original] = [o for o in objects_of_record(s, record.id) if o.role is ObjectRole.original]
     return record.archive_code, original.id
 
 
@@ -63,8 +61,8 @@ def _damage(path: Path, fault: str) -> None:
         data[len(data) // 2] ^= 0x01
         path.write_bytes(bytes(data))
     elif fault == "truncate":
-        data = path.read_bytes()
-        path.write_bytes(data[: len(data) - 100])
+        whole = path.read_bytes()
+        path.write_bytes(whole[: len(whole) - 100])
     else:
         path.unlink()
 
