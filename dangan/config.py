@@ -23,6 +23,7 @@ from pydantic_settings import (
 from dangan.errors import ConfigError
 
 __all__ = [
+    "BackupSettings",
     "DatabaseSettings",
     "FixitySettings",
     "IntakeSettings",
@@ -123,6 +124,15 @@ class FixitySettings(_Section):
     max_bytes_per_run: int = Field(default=4 * 1024**3, ge=1)
 
 
+class BackupSettings(_Section):
+    """Catalog backups into the vault (``dangan backup``, the ``backup.catalog`` job)."""
+
+    keep: int = Field(default=7, ge=1, description="how many catalog backups to keep")
+    pg_bin_dir: Path | None = Field(
+        default=None, description="where pg_dump and pg_restore are; else PATH, else Debian's"
+    )
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Reads the TOML file named by ``--config`` or ``DANGAN_CONFIG``."""
 
@@ -164,6 +174,7 @@ class Settings(BaseSettings):
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
     fixity: FixitySettings = Field(default_factory=FixitySettings)
     require_services: bool = False
 

@@ -5,6 +5,7 @@ Importing this package registers the job handlers (``api.services.jobs`` for the
 worker process, which imports it to build its runtime, can run them.
 """
 
+from api.services import backups as backups
 from api.services import jobs as jobs
 from api.services import pipeline as pipeline
 from api.services import schedule as schedule  # the fixity cycle, replication, the scheduler
