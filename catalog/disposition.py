@@ -305,20 +305,20 @@ def open_proposals(session: Session, *, actor: str, now: dt.datetime | None = No
     lock_holds(session)
     report = ScanReport()
     covering = hold_matcher(session)
-    graduation = dict(
-        session.execute(select(StudentGraduation.student_no, StudentGraduation.graduation_year))
-        .tuples()
-        .all()
-    )
-    open_now = dict(
-        session.execute(
+    graduation: dict[str, int] = {
+        no: year
+        for no, year in session.execute(
+            select(StudentGraduation.student_no, StudentGraduation.graduation_year)
+        )
+    }
+    open_now: dict[int, int] = {
+        rec: pid
+        for rec, pid in session.execute(
             select(DispositionProposal.record_id, DispositionProposal.id).where(
                 DispositionProposal.state == ProposalState.open.value
             )
         )
-        .tuples()
-        .all()
-    )
+    }
     rejected_since = set(
         session.scalars(
             select(DispositionProposal.record_id).where(

@@ -8,6 +8,7 @@ worker process, which imports it to build its runtime, can run them.
 from api.services import backups as backups
 from api.services import jobs as jobs
 from api.services import pipeline as pipeline
+from api.services import retention as retention
 from api.services import schedule as schedule  # the fixity cycle, replication, the scheduler
 from api.services.intake import ingest
 from api.services.runtime import Runtime

@@ -1,12 +1,14 @@
 """Destroying a record's content for good (crypto-shredding); the record's row and code stay.
 
-This is the mechanism disposition uses once a director has approved it (the approval flow,
-holds and certificates belong to retention). Every object of the record goes, the sidecar
-included, because a sealed sidecar carries the original's wrapped data key:
+This is the mechanism disposition uses once a director has approved it (the approval flow
+and certificates are ``api.services.retention``'s). Every object of the record goes, the
+sidecar included, because a sealed sidecar carries the original's wrapped data key:
 
 1. the wrapped data keys are destroyed in the catalog, in one transaction with the record's
-   ``disposed`` status and the audit event: from that commit on, nothing dangan holds can open
-   any copy, wherever one may linger;
+   ``disposed`` status, its tombstone (``catalog.scrub_tombstone``) and the audit event: from
+   that commit on, nothing dangan holds can open any copy, wherever one may linger. A legal
+   hold refuses it for everyone: checked in that same transaction, under the lock a hold's
+   placement takes, whoever approved what before;
 2. then every copy is deleted from both stores. A store that cannot be reached keeps its
    (now unreadable) copies; they are reported so an operator can run this again.
 """
@@ -19,12 +21,15 @@ from dataclasses import dataclass, field
 from api.services.runtime import Runtime
 from catalog import (
     Action,
+    RecordStatus,
     UserInfo,
     audit_denied,
+    ensure_not_held,
     get_record,
     mark_content_destroyed,
     objects_of_record,
     require,
+    scrub_tombstone,
     shred_object,
 )
 from dangan.errors import PermissionDeniedError, StoreUnavailableError
@@ -54,6 +59,7 @@ def destroy_record_content(
         carries out an approval already recorded.
     :raises NotFoundError: no such record, or one hidden from ``user``.
     :raises PermissionDeniedError: ``user`` may not approve a disposition.
+    :raises ConflictError: a legal hold covers the record (nothing is destroyed).
     """
     with rt.db.read() as session:
         record = get_record(session, archive_code)
@@ -69,10 +75,13 @@ def destroy_record_content(
             raise
     report = DestroyReport(archive_code)
     with rt.db.write() as session:
+        if get_record(session, archive_code).status is not RecordStatus.disposed:
+            ensure_not_held(session, record.id)
         for obj in objects:
             shred_object(session, object_id=obj.id, actor=actor)
             report.shredded.append(obj.id)
         mark_content_destroyed(session, archive_code, actor=actor)
+        scrub_tombstone(session, record.id)
     # The index holds the record's terms: they go with its content.
     rt.index.delete([record.id])
     for obj in objects:

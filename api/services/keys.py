@@ -19,9 +19,15 @@ from api.services.runtime import Runtime
 from api.services.vault import load_configured_keyring
 from catalog import count_objects_by_key, record_event
 from dangan.errors import KeyringError
-from vault import Keyring
+from vault import Keyring, SigningKey
 
-__all__ = ["objects_left_to_rewrap", "retire_key", "rewrap_all", "rotate_keyring"]
+__all__ = [
+    "ensure_signing_key",
+    "objects_left_to_rewrap",
+    "retire_key",
+    "rewrap_all",
+    "rotate_keyring",
+]
 
 
 def _keyring_file(rt: Runtime) -> Path:
@@ -136,3 +142,35 @@ def rewrap_all(
             detail={"rewrapped": total},
         )
     return total
+
+
+def ensure_signing_key(rt: Runtime, *, actor: str) -> SigningKey:
+    """The instance's Ed25519 signing key, made and saved in the keyring file on first need.
+
+    A keyring written before signing keys existed has none: one is generated under the
+    keyring's lock, saved atomically with mode 0600, and audited (``keys.signing_key``). An
+    existing key is never replaced.
+
+    :raises KeyringError: the keyring comes from ``DANGAN_KEYRING`` and has no signing key, or
+        the file cannot be read or written.
+    """
+    vault = rt.fresh_vault()
+    if vault.keyring is not None and vault.keyring.signing_key is not None:
+        return vault.keyring.signing_key
+    if rt.settings.keyring is not None:
+        raise KeyringError(
+            "the keyring from DANGAN_KEYRING has no signing key; run a signing command once "
+            "with the keyring file it was made from, and set the variable again"
+        )
+    path = _keyring_file(rt)
+    with _keyring_lock(path):
+        keyring = load_configured_keyring(rt.settings)
+        created = keyring.signing_key is None
+        key = keyring.add_signing_key()
+        if created:
+            keyring.save(path)
+    rt.fresh_vault()  # this process signs with the saved key from now on
+    if created:
+        with rt.db.write() as session:
+            record_event(session, actor=actor, action="keys.signing_key", target=f"key:{key.id}")
+    return key
