@@ -29,6 +29,7 @@ from catalog import (
     RecordStatus,
     Retention,
     Role,
+    ScheduleState,
     SecurityClass,
     Stage,
     UserInfo,
@@ -47,6 +48,7 @@ __all__ = [
     "RecordDetailOut",
     "RecordOut",
     "RecordsPage",
+    "ScheduleOut",
     "SearchOut",
     "StatsOut",
     "TokenOut",
@@ -375,6 +377,42 @@ class JobOut(BaseModel):
 
 class JobsPage(BaseModel):
     jobs: list[JobOut]
+
+
+class ScheduleOut(BaseModel):
+    """One periodic job: what it runs, how often, how its last run went, when it runs next."""
+
+    name: str
+    kind: str
+    interval_seconds: int
+    description: str
+    runnable: bool = Field(description="whether a worker of this server has its handler")
+    last_run_at: dt.datetime | None
+    last_job_id: int | None
+    outcome: str = Field(
+        description="the newest job's state (queued, running, done, dead), or never"
+    )
+    last_error: str | None
+    finished_at: dt.datetime | None
+    next_run_at: dt.datetime
+    summary: dict[str, Any] | None = Field(description="what the last run counted")
+
+    @classmethod
+    def of(cls, s: ScheduleState) -> ScheduleOut:
+        return cls(
+            name=s.name,
+            kind=s.kind,
+            interval_seconds=int(s.interval.total_seconds()),
+            description=s.description,
+            runnable=s.runnable,
+            last_run_at=s.last_run_at,
+            last_job_id=s.last_job_id,
+            outcome=s.outcome,
+            last_error=s.last_error,
+            finished_at=s.finished_at,
+            next_run_at=s.next_run_at,
+            summary=dict(s.summary) if s.summary else None,
+        )
 
 
 class BusinessTypeOut(BaseModel):

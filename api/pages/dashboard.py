@@ -22,8 +22,9 @@ from fastapi.responses import HTMLResponse, Response
 from api.deps import RuntimeDep
 from api.pages.base import PageUser, render
 from api.pages.labels import N_, label
+from api.services.schedule import states as schedule_states
 from api.services.stats import dashboard
-from catalog import ArchiveStats, RecordStatus, UserInfo
+from catalog import ArchiveStats, RecordStatus, ScheduleState, UserInfo
 from catalog.policy import Action, is_allowed
 
 router = APIRouter(include_in_schema=False)
@@ -189,7 +190,70 @@ def tiles(stats: ArchiveStats, user: UserInfo) -> tuple[Tile, ...]:
             True,
         ),
         Tile("tile-damaged", N_("Damaged or missing copies"), stats.copies_damaged, None, True),
+        Tile(
+            "tile-no-good-copy",
+            N_("Records with no good copy"),
+            stats.by_status.get(RecordStatus.damaged, 0),
+            _records_link(user, status=RecordStatus.damaged.value),
+            True,
+        ),
     )
+
+
+# The periodic jobs (``api/services/schedule.py``) by name, and their runs' outcomes.
+SCHEDULE_NAMES: Final = {
+    "fixity": N_("Fixity check of the copies"),
+    "replication": N_("Writing copies a store missed"),
+    "retention": N_("Retention scan"),
+    "catalog-backup": N_("Catalog backup"),
+}
+OUTCOMES: Final = {
+    "never": N_("never run"),
+    "queued": N_("waiting to run"),
+    "running": N_("running now"),
+    "done": N_("succeeded"),
+    "dead": N_("failed"),
+}
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """One periodic job as the dashboard's card shows it."""
+
+    id: str
+    name: str  # a message
+    every: str  # a message with %(n)s
+    n: int
+    last_run: str | None
+    outcome: str  # a message
+    is_problem: bool
+    next_run: str
+
+
+def schedule_rows(found: Sequence[ScheduleState]) -> tuple[ScheduleRow, ...]:
+    rows = []
+    for s in found:
+        minutes = int(s.interval.total_seconds() // 60)
+        if minutes % 1440 == 0:
+            every, n = N_("every %(n)s days"), minutes // 1440
+        elif minutes % 60 == 0:
+            every, n = N_("every %(n)s hours"), minutes // 60
+        else:
+            every, n = N_("every %(n)s minutes"), minutes
+        outcome = OUTCOMES.get(s.outcome, s.outcome) if s.runnable else N_("not installed")
+        rows.append(
+            ScheduleRow(
+                id=s.name,
+                name=SCHEDULE_NAMES.get(s.name, s.name),
+                every=every,
+                n=n,
+                last_run=s.last_run_at.strftime("%Y-%m-%d %H:%M") if s.last_run_at else None,
+                outcome=outcome,
+                is_problem=s.outcome == "dead",
+                next_run=s.next_run_at.strftime("%Y-%m-%d %H:%M"),
+            )
+        )
+    return tuple(rows)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -214,6 +278,9 @@ def dashboard_page(request: Request, rt: RuntimeDep, user: PageUser) -> Response
             "by_type": by_type,
             "by_status": by_status,
             "heat": heat_map(stats, user),
+            "schedule": (
+                schedule_rows(schedule_states(rt)) if is_allowed(user.role, Action.job_read) else ()
+            ),
             "days": day_bars(stats),
             "chart_width": CHART_WIDTH,
             "label_width": LABEL_WIDTH,

@@ -25,6 +25,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         RecordStatus.under_replicated: N_("one copy missing"),
         RecordStatus.processing: N_("processing"),
         RecordStatus.archived: N_("archived"),
+        RecordStatus.damaged: N_("no good copy"),
         RecordStatus.disposed: N_("disposed"),
     },
     "stage": {

@@ -11,20 +11,30 @@ from __future__ import annotations
 
 import datetime as dt
 
+from api.services.access import require_action
 from api.services.fixity_cycle import FIXITY_CYCLE, FIXITY_PRIORITY
 from api.services.replication import REPLICATION_INTERVAL, REPLICATION_PRIORITY, REPLICATION_RUN
 from api.services.runtime import Runtime
 from catalog import (
+    Action,
     JobInfo,
     ScheduleSpec,
     ScheduleState,
+    UserInfo,
     registered_kinds,
     schedule_states,
     tick_schedules,
 )
 from dangan.config import Settings
 
-__all__ = ["BACKUP_CATALOG", "RETENTION_SCAN", "declared_schedules", "states", "tick"]
+__all__ = [
+    "BACKUP_CATALOG",
+    "RETENTION_SCAN",
+    "declared_schedules",
+    "schedule_for",
+    "states",
+    "tick",
+]
 
 # Kinds whose handlers live in retention/ and backup/ (registered when those are imported).
 RETENTION_SCAN = "retention.scan"
@@ -83,3 +93,14 @@ def states(rt: Runtime, *, now: dt.datetime | None = None) -> list[ScheduleState
         return schedule_states(
             session, declared_schedules(rt.settings), runnable=registered_kinds(), now=now
         )
+
+
+def schedule_for(
+    rt: Runtime, user: UserInfo, *, now: dt.datetime | None = None
+) -> list[ScheduleState]:
+    """:func:`states` for a person (``job.read``); it names no record.
+
+    :raises PermissionDeniedError: ``user`` may not read jobs (audited).
+    """
+    require_action(rt, user, Action.job_read)
+    return states(rt, now=now)

@@ -108,6 +108,7 @@ ENDPOINTS = (
     Endpoint("GET", "/api/v1/records/{code}/history", Action.record_read_history),
     Endpoint("GET", "/api/v1/search?q=万沐", Action.search),
     Endpoint("GET", "/api/v1/jobs", Action.job_read),
+    Endpoint("GET", "/api/v1/jobs/schedule", Action.job_read),
     Endpoint("GET", "/api/v1/stats", Action.stats_read),
     Endpoint("GET", "/api/v1/users", Action.user_list),
     Endpoint("POST", "/api/v1/users", Action.user_manage, 201, kwargs=_new_user),

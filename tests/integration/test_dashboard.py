@@ -129,6 +129,7 @@ def test_the_json_says_what_the_page_shows(w: World, pages: dict[Role, str], rol
         "tile-jobs-failed": stats["jobs_failed"],
         "tile-under-replicated": stats["records_under_replicated"],
         "tile-damaged": stats["copies_damaged"],
+        "tile-no-good-copy": stats["records_by_status"]["damaged"],
     }
     per_type: dict[str, int] = {}
     for c in stats["records_by_type_year"]:
@@ -141,6 +142,7 @@ def test_the_json_says_what_the_page_shows(w: World, pages: dict[Role, str], rol
             ("under_replicated", "one copy missing"),
             ("processing", "processing"),
             ("archived", "archived"),
+            ("damaged", "no good copy"),
             ("disposed", "disposed"),
         )
     }
@@ -203,3 +205,18 @@ def test_without_a_session_the_dashboard_leads_to_sign_in(w: World) -> None:
 
 def test_stats_need_a_token(w: World) -> None:
     assert w.client.get("/api/v1/stats").status_code == 401
+
+
+def test_the_scheduled_jobs_card_shows_each_periodic_job(w: World, pages: dict[Role, str]) -> None:
+    html = pages[Role.auditor]
+    start = html.index('id="table-schedule"')
+    card = html[start : html.index("</table>", start)]
+    for name in ("fixity", "replication", "retention", "catalog-backup"):
+        assert f'data-schedule="{name}"' in card
+    assert "Fixity check of the copies" in card
+    resp = w.client.get("/api/v1/jobs/schedule", headers=w.headers(Role.auditor))
+    assert resp.status_code == 200, resp.text
+    by_name = {s["name"]: s for s in resp.json()}
+    assert by_name["fixity"]["kind"] == "fixity.cycle"
+    assert by_name["fixity"]["next_run_at"]
+    assert by_name["fixity"]["outcome"] in {"never", "queued", "running", "done", "dead"}
