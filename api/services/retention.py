@@ -481,7 +481,7 @@ def _issue(
             "certificate_id": cert_id,
             "issued_at": _stamp(issued),
             "issued_by": actor,
-            "audit_head": head.as_dict() if head else None,
+            "audit_head": {"event_id": head.id, "hash": head.hash} if head else None,
             "records": entries,
         }
         doc = sign_certificate(body, key)
