@@ -178,6 +178,7 @@ def create_app(
         routes.stats,
         routes.users,
         routes.audit,
+        routes.disposition,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     for router in pages.routers():

@@ -28,6 +28,7 @@ from tests.corpus import CORPUS
 from tests.integration.api_world import ROLES, World, user_name, world
 
 MISSING = "2023-学籍变更-999"
+NO_CERT = "DC00000000-none"
 _counter = itertools.count()
 
 
@@ -122,6 +123,27 @@ ENDPOINTS = (
     ),
     Endpoint("GET", "/api/v1/audit", Action.audit_read),
     Endpoint("POST", "/api/v1/audit/verify", Action.audit_verify),
+    # Disposition: no proposal or certificate exists here, so a director gets 404 where the
+    # others are refused first (test_retention_api disposes of records for real).
+    Endpoint("GET", "/api/v1/disposition", Action.disposition_approve),
+    Endpoint(
+        "POST",
+        "/api/v1/disposition/approve",
+        Action.disposition_approve,
+        404,
+        kwargs=lambda: {"json": {"ids": [999999]}},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/disposition/reject",
+        Action.disposition_approve,
+        404,
+        kwargs=lambda: {"json": {"ids": [999999], "reason": "keep"}},
+    ),
+    Endpoint("GET", f"/api/v1/disposition/certificates/{NO_CERT}", Action.disposition_approve, 404),
+    Endpoint(
+        "GET", f"/api/v1/disposition/certificates/{NO_CERT}/pdf", Action.disposition_approve, 404
+    ),
 )
 
 # Routes the matrix does not call as every role, each tested on its own elsewhere.
@@ -200,6 +222,7 @@ def test_every_endpoint_as_every_role(
 
 def _template(path: str) -> str:
     path = path.split("?")[0]
+    path = path.replace(f"/certificates/{NO_CERT}", "/certificates/{certificate_id}")
     return path.replace("/pages/1/", "/pages/{n}/").replace("/victim/", "/{name}/")
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.cli import cli
 from api.services import Runtime, ingest, initialize
 from api.services import retention as svc
@@ -137,6 +139,18 @@ def test_a_held_record_cannot_be_disposed_of_by_anyone(rt: Runtime, tmp_path: Pa
         assert result.exception is not None
         expected = ConflictError if name == "zhang" else PermissionDeniedError
         assert isinstance(result.exception, expected), (name, result.exception)
+
+    # The JSON API, as every role.
+    client = TestClient(create_app(rt))
+    for name in ROLES:
+        form = {"username": name, "password": PASSWORD}
+        token = client.post("/api/v1/auth/token", data=form).json()["access_token"]
+        answer = client.post(
+            "/api/v1/disposition/approve",
+            json={"ids": [ids[held.archive_code]]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == (409 if name == "zhang" else 403), (name, answer.text)
 
     # An approval made before the hold was placed: the hold still wins at disposal time.
     with rt.db.write() as s:
