@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
@@ -469,8 +470,9 @@ class Vault:
                         wrapped_key=wrapped_key,
                         plaintext_sha256=plaintext_sha256,
                     )
-                for _ in pieces:
-                    pass
+                # Drop each piece before the next is read: a 1 MiB buffer that is reused
+                # stays in the CPU cache, which keeps a check near the speed of SHA-256.
+                deque(pieces, maxlen=0)
             finally:
                 source.close()
         except (CorruptDataError, NotFoundError) as exc:
@@ -570,6 +572,7 @@ def _stored_bytes(
             if tally is not None:
                 tally.update(chunk)
             yield chunk
+            del chunk  # free it before the next read (see verify_copy)
     if expected_sha256 is None or tally is None:
         return
     if not hmac.compare_digest(tally.result().sha256, expected_sha256):

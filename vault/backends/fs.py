@@ -114,6 +114,7 @@ class FsBackend:
                 if not data:
                     return
                 yield data
+                del data  # before the next read, so the allocator hands the same buffer back
 
         return ObjectStream(chunks(), fh.close)
 
