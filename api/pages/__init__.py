@@ -14,6 +14,7 @@ __all__ = ["routers"]
 def routers() -> list[APIRouter]:
     import api.pages.account
     import api.pages.dashboard
+    import api.pages.disposition
     import api.pages.governance
     import api.pages.records
     import api.pages.search
@@ -26,4 +27,5 @@ def routers() -> list[APIRouter]:
         api.pages.records.router,
         api.pages.search.router,
         api.pages.governance.router,
+        api.pages.disposition.router,
     ]

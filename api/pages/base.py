@@ -49,6 +49,7 @@ _NAV: Final = (
     ("nav-records", "/records", N_("Records"), Action.record_read_metadata),
     ("nav-search", "/search", N_("Search"), Action.search),
     ("nav-audit", "/audit", N_("Audit trail"), Action.audit_read),
+    ("nav-disposition", "/disposition", N_("Disposition"), Action.disposition_approve),
     ("nav-users", "/users", N_("Users"), Action.user_list),
 )
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-from catalog import CopyState, ObjectRole, RecordStatus, Retention, Role, SecurityClass, Stage
+from catalog import (
+    CopyState,
+    ObjectRole,
+    RecordStatus,
+    Retention,
+    RetentionTrigger,
+    Role,
+    SecurityClass,
+    Stage,
+)
 
 __all__ = ["LABELS", "N_", "label"]
 
@@ -61,6 +70,10 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         Retention.years_30: N_("30 years"),
         Retention.years_10: N_("10 years"),
     },
+    "trigger": {
+        RetentionTrigger.record_date: N_("the record's year"),
+        RetentionTrigger.graduation: N_("graduation"),
+    },
 }
 
 # Which enum each kind labels, for the completeness test.
@@ -72,6 +85,7 @@ LABELLED: Final[dict[str, type[StrEnum]]] = {
     "class": SecurityClass,
     "role": Role,
     "retention": Retention,
+    "trigger": RetentionTrigger,
 }
 
 

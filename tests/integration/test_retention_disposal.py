@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from catalog import (
 )
 from dangan.config import Settings
 from dangan.errors import ConflictError, NotFoundError, PermissionDeniedError
+from retention import verify_certificate
 from tests.corpus import scan
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -265,3 +267,57 @@ def test_disposal_leaves_nothing_readable_and_a_certificate_that_verifies(
     bad_pdf = tmp_path / "bad.pdf"
     bad_pdf.write_bytes(bytes(edited))
     assert runner.invoke(cli, [*base, "certificate", "verify", str(bad_pdf)]).exit_code == 1
+
+
+_CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+
+def _browser(rt: Runtime, name: str) -> TestClient:
+    client = TestClient(create_app(rt))
+    login = client.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login)
+    assert token
+    data = {"username": name, "password": PASSWORD, "csrf_token": token.group(1), "next": "/"}
+    assert client.post("/login", data=data, follow_redirects=False).status_code == 303
+    return client
+
+
+def test_the_disposition_page_for_directors(rt: Runtime) -> None:
+    first, second = _archive(rt, 2)
+    svc.run_retention(rt, actor="system", now=NOW)
+    assert _browser(rt, "wang").get("/disposition").status_code == 403
+    director = _browser(rt, "zhang")
+    director.cookies.set("dangan_lang", "en")
+    page = director.get("/disposition")
+    assert page.status_code == 200
+    assert first.archive_code in page.text
+    assert second.archive_code in page.text
+    assert 'href="/disposition"' in page.text  # in the navigation
+    csrf = _CSRF.search(page.text)
+    assert csrf
+    headers = {"X-CSRF-Token": csrf.group(1)}
+    listing = director.get("/api/v1/disposition").json()
+    ids = {p["archive_code"]: p["id"] for p in listing}
+    kept = director.post(
+        "/api/v1/disposition/reject",
+        json={"ids": [ids[first.archive_code]], "reason": "仍需参考"},
+        headers=headers,
+    )
+    assert kept.json() == {"kept": [first.archive_code]}
+    done = director.post(
+        "/api/v1/disposition/approve", json={"ids": [ids[second.archive_code]]}, headers=headers
+    )
+    assert done.status_code == 200, done.text
+    cert = done.json()["certificate_id"]
+    page = director.get("/disposition")
+    assert cert in page.text
+    assert first.archive_code not in page.text
+    pdf = director.get(f"/api/v1/disposition/certificates/{cert}/pdf")
+    assert pdf.content.startswith(b"%PDF-")
+    issued = director.get(f"/api/v1/disposition/certificates/{cert}").content
+    keyring = rt.fresh_vault().keyring
+    assert keyring is not None
+    assert keyring.signing_key is not None
+    trusted = [keyring.signing_key.public_key]
+    assert verify_certificate(issued, trusted).archive_codes == [second.archive_code]
+    assert verify_certificate(pdf.content, trusted).kind == "pdf"
