@@ -9,8 +9,9 @@ import threading
 
 from api.services import Runtime
 from api.services.fixity_cycle import FIXITY_CYCLE
+from api.services.replication import REPLICATION_RUN
 from api.services.schedule import declared_schedules, states, tick
-from catalog import JobState, ScheduleSpec, list_jobs, run_one, tick_schedules
+from catalog import JobState, ScheduleSpec, list_jobs, run_one, run_worker, tick_schedules
 from tests.queue import drain
 
 NOON = dt.datetime(2026, 11, 23, 12, 0, 30, tzinfo=dt.UTC)
@@ -86,3 +87,19 @@ def test_last_run_outcome_and_next_run_are_visible(runtime_each_backend: Runtime
     assert fixity.next_run_at == dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)
     assert fixity.summary is not None
     assert fixity.summary["checked"] == 0  # an empty archive: nothing to check
+
+
+def test_a_standing_worker_ticks_and_runs_what_is_due(runtime_each_backend: Runtime) -> None:
+    rt = runtime_each_backend
+    stop = threading.Event()
+
+    def tick_then_stop() -> None:
+        tick(rt)
+        stop.set()  # the worker runs one claim after the tick before it looks again
+
+    ran = run_worker(rt.db, "w", stop, rt, lease_seconds=30, poll_seconds=0.01, tick=tick_then_stop)
+    assert ran == 1
+    with rt.db.read() as s:
+        jobs = list_jobs(s, limit=100)
+    done = [j for j in jobs if j.state is JobState.done]
+    assert [j.kind for j in done] == [REPLICATION_RUN]  # priority 200 before the cycle's 500

@@ -6,6 +6,7 @@ which finishes it once the lease runs out. Every wait has a deadline; nothing sl
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -163,7 +164,10 @@ def test_worker_stops_cleanly_on_sigterm(database: Database, tmp_path: Path) -> 
             worker.kill()
             worker.wait()
     assert worker.returncode == 0, stderr
-    assert "done 2" in stderr
+    # The two jobs, and whatever the scheduler queued meanwhile (a standing worker ticks).
+    done = re.search(r"done (\d+)", stderr)
+    assert done is not None, stderr
+    assert int(done.group(1)) >= 2
 
 
 def test_jobs_list_and_retry_a_dead_job(
