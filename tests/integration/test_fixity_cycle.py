@@ -5,11 +5,14 @@ Also: the cycle's throttle and order, ``dangan verify``'s report, and the replic
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from api.cli import cli
 from api.services import Runtime, ingest, initialize
 from api.services.fixity_cycle import FixityCyclePayload, run_cycle_slice, verify_report
 from api.services.reading import open_original
@@ -219,3 +222,23 @@ def test_replication_writes_what_a_store_missed(rt: Runtime) -> None:
     assert _copy_path(rt, "replica", object_id).exists()
     with rt.db.read() as s:
         assert get_record(s, code).status is not RecordStatus.under_replicated
+
+
+def test_the_cli_reports_as_json_and_shows_the_schedule(rt: Runtime) -> None:
+    _code, object_id = _ingest(rt)
+    _damage(_copy_path(rt, "replica", object_id), "truncate")
+    data = ["--data-dir", str(rt.settings.data_dir)]
+    runner = CliRunner()
+    found = runner.invoke(cli, [*data, "verify", "--json"])
+    assert found.exit_code == 1, found.output
+    doc = json.loads(found.stdout)
+    assert (doc["checked"], doc["ok"], doc["bad"], doc["repaired"]) == (2, 1, 1, 0)
+    assert doc["problems"][0]["store"] == "replica"
+    fixed = runner.invoke(cli, [*data, "verify", "--repair"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "1 repaired" in fixed.output
+    shown = runner.invoke(cli, [*data, "jobs", "schedule", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert {s["name"] for s in json.loads(shown.stdout)} >= {"fixity", "replication"}
+    table = runner.invoke(cli, [*data, "jobs", "schedule"])
+    assert "fixity.cycle" in table.output
