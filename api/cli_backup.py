@@ -117,8 +117,9 @@ def restore(
     """Rebuild the catalog and the search index with nothing but the two stores and the keyring.
 
     Loads the newest catalog backup that opens (an older one if both copies of a newer one
-    are damaged), then adds or updates every record whose sidecar was written after it, and
-    rebuilds the index from the encrypted OCR text. Audit events written after the backup
+    are damaged), then adds or updates every record whose sidecar was written after it, marks
+    disposed of every record whose tombstone was (its code stays taken), and rebuilds the
+    index from the encrypted OCR text. Audit events written after the backup
     are lost; the trail goes on from the backup's head. Refuses a catalog that is not empty
     unless --force. Exits 1 when a record's sidecar could not be read or a record of the
     backup is no longer in the stores.
@@ -144,8 +145,10 @@ def restore(
         click.echo(f"  {len(report.updated)} records updated from their sidecars")
         for code in report.requeued:
             click.echo(f"  queued for OCR again: {code}")
+        for code in report.disposed:
+            click.echo(f"  disposed of after the backup (its tombstone): {code}")
         for code in report.missing:
-            click.echo(f"  not in the stores (disposed of after the backup, or lost): {code}")
+            click.echo(f"  not in the stores (lost, or disposed of without a tombstone): {code}")
         for object_id, reason in report.sidecar_problems:
             click.echo(f"  sidecar {object_id} unreadable: {reason}")
         click.echo(f"  {report.indexed} records indexed")

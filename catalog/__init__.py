@@ -145,6 +145,13 @@ from catalog.snapshot import (
     load_catalog,
 )
 from catalog.stats import INTAKE_DAYS, ArchiveStats, DayCount, TypeYearCount, archive_stats
+from catalog.tombstones import (
+    DisposalFacts,
+    RecoveredTombstone,
+    TombstoneOutcome,
+    disposal_facts,
+    recover_disposal,
+)
 from catalog.types import (
     BusinessTypeInfo,
     add_business_type,
@@ -183,6 +190,7 @@ __all__ = [
     "CopyState",
     "Database",
     "DayCount",
+    "DisposalFacts",
     "Handler",
     "JobContext",
     "JobInfo",
@@ -206,6 +214,7 @@ __all__ = [
     "RecoveredObject",
     "RecoveredPage",
     "RecoveredRecord",
+    "RecoveredTombstone",
     "RecoveryOutcome",
     "Retention",
     "Role",
@@ -216,6 +225,7 @@ __all__ = [
     "SnapshotFormat",
     "Stage",
     "StopSignal",
+    "TombstoneOutcome",
     "TypeYearCount",
     "UserInfo",
     "UserStamp",
@@ -239,6 +249,7 @@ __all__ = [
     "create_record",
     "create_user",
     "describe_error",
+    "disposal_facts",
     "dump_catalog",
     "enqueue",
     "fail",
@@ -281,6 +292,7 @@ __all__ = [
     "record_progress",
     "record_target",
     "records_in_stage",
+    "recover_disposal",
     "recover_record",
     "refresh_record_status",
     "register",

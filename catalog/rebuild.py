@@ -141,16 +141,20 @@ def live_sidecar_ids(session: Session) -> dict[str, str]:
     return {str(code): str(oid) for code, oid in rows}
 
 
-def _business_type_id(session: Session, rec: RecoveredRecord, *, actor: str) -> int:
-    bt_id = session.scalar(select(BusinessType.id).where(BusinessType.name == rec.business_type))
+def recovered_business_type(
+    session: Session, name: str, security_class: SecurityClass, *, actor: str
+) -> int:
+    """The id of the business type a recovered record names; one added after the snapshot is
+    created (also used by ``catalog.tombstones``)."""
+    bt_id = session.scalar(select(BusinessType.id).where(BusinessType.name == name))
     if bt_id is not None:
         return bt_id
     # A type added after the snapshot: keep the record, with the safest retention (永久);
     # the event says so, for a person to set the real one.
     bt = BusinessType(
-        name=rec.business_type,
+        name=name,
         retention=Retention.permanent.value,
-        default_security_class=rec.security_class.value,
+        default_security_class=security_class.value,
         active=True,
     )
     session.add(bt)
@@ -159,7 +163,7 @@ def _business_type_id(session: Session, rec: RecoveredRecord, *, actor: str) -> 
         session,
         actor=actor,
         action="business_type.recover",
-        target=f"business_type:{rec.business_type}",
+        target=f"business_type:{name}",
         detail={"retention": Retention.permanent.value, "reason": "named by a recovered record"},
     )
     return bt.id
@@ -167,7 +171,7 @@ def _business_type_id(session: Session, rec: RecoveredRecord, *, actor: str) -> 
 
 def _new_record(session: Session, rec: RecoveredRecord, *, actor: str) -> Record:
     code = parse_code(rec.archive_code)
-    bt_id = _business_type_id(session, rec, actor=actor)
+    bt_id = recovered_business_type(session, rec.business_type, rec.security_class, actor=actor)
     claim_code(session, str(code), now=max(utcnow(), rec.created_at))  # the counter moves past it
     record = Record(
         archive_code=rec.archive_code,

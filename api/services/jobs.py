@@ -9,10 +9,7 @@ logs a key, a title or a name.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime as dt
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -20,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.services.runtime import Runtime
+from api.services.sidecars import sidecar_body
 from api.services.vault import load_configured_keyring
 from catalog import (
     CopyState,
@@ -27,7 +25,7 @@ from catalog import (
     NewCopy,
     ObjectInfo,
     ObjectRole,
-    RecordInfo,
+    RecordStatus,
     add_object,
     get_object,
     get_record,
@@ -57,7 +55,6 @@ __all__ = [
     "restore_copies",
     "rewrap_slice",
     "rewrite_sidecar",
-    "sidecar_document",
     "write_sidecar",
     "written",
 ]
@@ -69,8 +66,6 @@ VAULT_REPAIR = "vault.repair"
 VAULT_SIDECAR = "vault.sidecar"
 KEYS_REWRAP = "keys.rewrap"
 REWRAP_SLICE = 500
-SIDECAR_FORMAT = "dangan-sidecar"
-SIDECAR_VERSION = 2
 
 
 class ObjectPayload(BaseModel):
@@ -178,52 +173,6 @@ def repair_object(ctx: JobContext[Any], payload: ObjectPayload) -> None:
 # --- the metadata sidecar ---------------------------------------------------------------------
 
 
-def _object_entry(obj: ObjectInfo) -> dict[str, Any]:
-    """One of the record's objects as the sidecar carries it: enough to open it without the
-    catalog (its wrapped key is no secret without the keyring) and to check every copy."""
-    return {
-        "object_id": obj.id,
-        "role": obj.role.value,
-        "key_id": obj.key_id,
-        "wrapped_key": base64.b64encode(obj.wrapped_key or b"").decode("ascii"),
-        "size": obj.size,
-        "plaintext_sha256": obj.plaintext_sha256,
-        "copies": {
-            c.store: {"size": c.size, "ciphertext_sha256": c.ciphertext_sha256} for c in obj.copies
-        },
-    }
-
-
-def sidecar_document(record: RecordInfo, objects: Sequence[ObjectInfo]) -> dict[str, Any]:
-    """The catalog fields of a record and of its other live objects (the original), enough
-    to rebuild its catalog rows from the stores and the keyring (``api.services.recovery``)."""
-    return {
-        "format": SIDECAR_FORMAT,
-        "version": SIDECAR_VERSION,
-        "archive_code": record.archive_code,
-        "year": record.year,
-        "business_type": record.business_type,
-        "serial": record.serial,
-        "title": record.title,
-        "student_no": record.student_no,
-        "student_name": record.student_name,
-        "student_class": record.student_class,
-        "security_class": record.security_class.value,
-        "paper_location": record.paper_location,
-        "created_at": record.created_at.astimezone(dt.UTC).isoformat(),
-        "objects": [
-            _object_entry(o)
-            for o in objects
-            if o.role is not ObjectRole.sidecar and not o.is_shredded
-        ],
-    }
-
-
-def _sidecar_body(record: RecordInfo, objects: Sequence[ObjectInfo]) -> bytes:
-    doc = sidecar_document(record, objects)
-    return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode("utf-8")
-
-
 def _live_sidecar(objects: Sequence[ObjectInfo]) -> ObjectInfo | None:
     return next((o for o in objects if o.role is ObjectRole.sidecar and not o.is_shredded), None)
 
@@ -232,17 +181,22 @@ def write_sidecar(rt: Runtime, archive_code: str, *, actor: str) -> str | None:
     """Store the record's catalog fields, encrypted, as its sidecar: a sealed object, which
     carries its own wrapped key, so the stores and the keyring alone open it.
 
+    A disposed record's sidecar is its tombstone (``api.services.sidecars``): the disposal
+    calls this once the record's own sidecar is shredded.
+
     :returns: the new sidecar's object id, or ``None`` when the record has one already.
     :raises NotFoundError: no such record.
+    :raises StoreUnavailableError: neither store took the copy.
     """
     with rt.db.read() as session:
         record = get_record(session, archive_code)
         objects = objects_of_record(session, record.id)
+        body = sidecar_body(session, record, objects)
     if _live_sidecar(objects) is not None:
         return None
     object_id = new_object_id()
     vault = rt.vault
-    result = vault.write_sealed(object_id, [_sidecar_body(record, objects)])
+    result = vault.write_sealed(object_id, [body])
     with discard_on_error(vault, object_id), rt.db.write() as session:
         add_object(
             session,
@@ -257,7 +211,9 @@ def write_sidecar(rt: Runtime, archive_code: str, *, actor: str) -> str | None:
             actor=actor,
             action="record.sidecar",
             target=f"record:{record.archive_code}",
-            detail={"object_id": object_id},
+            detail={"object_id": object_id}
+            if record.status is not RecordStatus.disposed
+            else {"object_id": object_id, "tombstone": True},
         )
     return object_id
 
@@ -267,8 +223,10 @@ def rewrite_sidecar(rt: Runtime, record_id: int, keyring: Keyring, *, actor: str
 
     Called by the re-wrap walk: a sealed sidecar holds its own wrapped key and the originals'
     wrapped keys, so re-wrapping in the catalog alone would leave it unreadable once the old
-    key is retired. The new sidecar gets a new object id, so the bytes the catalog names are
-    never replaced under it (a check or a read meanwhile, or a failed commit, sees the old
+    key is retired. A disposed record's sidecar is its tombstone, and is written again as
+    one (``api.services.sidecars``); the disposal uses this too, to add the certificate.
+    The new sidecar gets a new object id, so the bytes the catalog names are never replaced
+    under it (a check or a read meanwhile, or a failed commit, sees the old
     sidecar whole); one transaction then puts it in the old one's place
     (:func:`catalog.supersede_object`), and the old one's copies are deleted after the commit.
     If the catalog does not take the new sidecar (or the old one was shredded meanwhile: the
@@ -280,12 +238,13 @@ def rewrite_sidecar(rt: Runtime, record_id: int, keyring: Keyring, *, actor: str
     with rt.db.read() as session:
         record = get_record_by_id(session, record_id)
         objects = objects_of_record(session, record_id)
+        body = sidecar_body(session, record, objects)
     sidecar = _live_sidecar(objects)
     if sidecar is None:
         return False
     object_id = new_object_id()
     vault = Vault(rt.vault.stores["primary"], rt.vault.stores["replica"], keyring)
-    result = vault.write_sealed(object_id, [_sidecar_body(record, objects)])
+    result = vault.write_sealed(object_id, [body])
     try:
         with discard_on_error(vault, object_id), rt.db.write() as session:
             supersede_object(

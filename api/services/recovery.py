@@ -2,7 +2,8 @@
 
 Every record's sidecar is a sealed vault object (it carries its own wrapped data key) holding
 the record's catalog fields and, for each of its other objects (the original), the object id,
-wrapped data key, sizes and hashes. :func:`read_sidecars` finds and opens every sidecar in the
+wrapped data key, sizes and hashes; a disposed record's is its tombstone, which names no
+object. :func:`read_sidecars` finds and opens every sidecar in the
 stores; :func:`recover_original` decrypts an original with the wrapped key its sidecar carries
 and checks it against the sidecar's hashes. Rebuilding the whole catalog from these belongs to
 the backup tooling; this module proves the stores and the keyring suffice.
@@ -26,8 +27,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from api.services.jobs import SIDECAR_FORMAT
+from api.services.sidecars import SIDECAR_FORMAT, TOMBSTONE_KIND
 from dangan.errors import (
+    ConflictError,
     CorruptDataError,
     DanganError,
     NotFoundError,
@@ -35,7 +37,15 @@ from dangan.errors import (
 )
 from vault import STORES, Vault, WrappedKey, is_sealed
 
-__all__ = ["SidecarCopy", "SidecarDoc", "SidecarObject", "read_sidecars", "recover_original"]
+__all__ = [
+    "SidecarCopy",
+    "SidecarDoc",
+    "SidecarObject",
+    "TombstoneDisposal",
+    "TombstoneDoc",
+    "read_sidecars",
+    "recover_original",
+]
 
 
 class SidecarCopy(BaseModel):
@@ -76,7 +86,7 @@ class SidecarObject(BaseModel):
 
 
 class SidecarDoc(BaseModel):
-    """A record's sidecar, as found in the stores (``api.services.jobs.sidecar_document``)."""
+    """A record's sidecar, as found in the stores (``api.services.sidecars.sidecar_document``)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -99,6 +109,47 @@ class SidecarDoc(BaseModel):
     @property
     def original(self) -> SidecarObject | None:
         return next((o for o in self.objects if o.role == "original"), None)
+
+
+class TombstoneDisposal(BaseModel):
+    """The disposal a tombstone records; ``None`` where the catalog did not know it (a
+    disposal ordered without a proposal; the certificate, until it was issued)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    disposed_at: dt.datetime | None
+    proposal_id: int | None
+    proposed_by: str | None
+    proposed_at: dt.datetime | None
+    approved_by: str | None
+    approved_at: dt.datetime | None
+    certificate_id: str | None
+    certificate_sha256: str | None
+
+
+class TombstoneDoc(BaseModel):
+    """A disposed record's tombstone sidecar (``api.services.sidecars.tombstone_document``):
+    what its catalog row keeps, and its disposal. It names no object and holds no key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sidecar_id: str  # the sealed object it was read from
+    format: Literal["dangan-sidecar"]
+    version: Literal[2]
+    kind: Literal["tombstone"]
+    archive_code: str
+    year: int
+    business_type: str
+    serial: int
+    security_class: str
+    student_no: str | None
+    paper_location: str | None
+    created_at: dt.datetime
+    size: int | None
+    plaintext_sha256: str | None
+    pages: int
+    status: Literal["disposed"]
+    disposal: TombstoneDisposal
 
 
 def _object_ids(vault: Vault) -> list[str]:
@@ -133,23 +184,27 @@ def _is_sealed(vault: Vault, object_id: str) -> bool:
     return False
 
 
-def _parse(object_id: str, body: bytes) -> SidecarDoc | None:
+def _parse(object_id: str, body: bytes) -> SidecarDoc | TombstoneDoc | None:
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise CorruptDataError(f"object {object_id}: a sealed object that is not JSON") from None
     if not isinstance(doc, dict) or doc.get("format") != SIDECAR_FORMAT:
         return None  # sealed, but not a sidecar
+    model = TombstoneDoc if doc.get("kind") == TOMBSTONE_KIND else SidecarDoc
     try:
-        return SidecarDoc.model_validate({**doc, "sidecar_id": object_id})
+        return model.model_validate({**doc, "sidecar_id": object_id})
     except ValidationError:
         raise CorruptDataError(f"object {object_id}: a malformed sidecar") from None
 
 
 def read_sidecars(
     vault: Vault, *, on_error: Callable[[str, DanganError], None] | None = None
-) -> Iterator[SidecarDoc]:
+) -> Iterator[SidecarDoc | TombstoneDoc]:
     """Find every sidecar in the stores and yield it parsed; plain objects are skipped.
+
+    A disposed record's sidecar is its tombstone (:class:`TombstoneDoc`): it says that the
+    record was disposed of, and names nothing to recover.
 
     :param on_error: called with the object id and the error for a sidecar that cannot be
         read (both copies bad, a retired key), and the walk goes on; without it, it raises.
@@ -173,16 +228,23 @@ def read_sidecars(
             yield doc
 
 
-def recover_original(vault: Vault, sidecar: SidecarDoc, dest: Path) -> Path:
+def recover_original(vault: Vault, sidecar: SidecarDoc | TombstoneDoc, dest: Path) -> Path:
     """Decrypt the record's original into ``dest`` with the wrapped key its sidecar carries.
 
     Each copy is checked against the sidecar's ciphertext hash and the plaintext against its
     SHA-256 and size; ``dest`` appears (atomically) only when everything checks.
 
+    :raises ConflictError: the sidecar is a tombstone: the record was disposed of and its
+        content destroyed; there is nothing to recover.
     :raises NotFoundError: the sidecar names no original, or neither store has it.
     :raises CorruptDataError: no copy checks out.
     :raises KeyringError: the key that wrapped it is not in the keyring.
     """
+    if isinstance(sidecar, TombstoneDoc):
+        raise ConflictError(
+            f"record {sidecar.archive_code} was disposed of (tombstone {sidecar.sidecar_id}): "
+            "its content was destroyed, there is nothing to recover"
+        )
     original = sidecar.original
     if original is None:
         raise NotFoundError(f"sidecar {sidecar.sidecar_id} names no original")

@@ -2,10 +2,11 @@
 
 ``restore_from_vault`` loads the newest catalog backup that opens (``backup``), brings it up
 to date from the records' sidecars (``api.services.recovery``: records created or changed
-after the snapshot), records a ``catalog.restore`` event and rebuilds the search index from the
-encrypted OCR text. The audit events written between the snapshot and the disaster are not in
-any store and are lost; the trail goes on from the snapshot's head, with one
-``record.recover`` event per record brought back from its sidecar.
+after the snapshot; records disposed of after it, from their tombstones), records a
+``catalog.restore`` event and rebuilds the search index from the encrypted OCR text. The
+audit events written between the snapshot and the disaster are not in any store and are lost;
+the trail goes on from the snapshot's head, with one ``record.recover`` event per record
+brought back from its sidecar or its tombstone.
 
 What it must never do: overwrite a catalog that holds anything unless told to (``force``),
 clear one before a snapshot has been decrypted and checked, or leave the snapshot's plaintext
@@ -26,18 +27,20 @@ from pathlib import Path
 from typing import Any
 
 from api.services.pipeline import OCR_RASTERIZE
-from api.services.recovery import SidecarDoc, SidecarObject, read_sidecars
+from api.services.recovery import SidecarDoc, SidecarObject, TombstoneDoc, read_sidecars
 from api.services.runtime import Runtime
 from api.services.search import rebuild_index
 from api.services.vault import build_vault
 from backup import SnapshotManifest, fetch_snapshot, private_dir, read_manifest, snapshot_ids
 from catalog import (
+    DisposalFacts,
     NewCopy,
     ObjectRole,
     PageState,
     RecoveredObject,
     RecoveredPage,
     RecoveredRecord,
+    RecoveredTombstone,
     SecurityClass,
     chain_head,
     clear_catalog,
@@ -47,6 +50,7 @@ from catalog import (
     load_catalog,
     open_database,
     record_event,
+    recover_disposal,
     recover_record,
 )
 from dangan.config import Settings
@@ -79,6 +83,7 @@ class RestoreReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
+    disposed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     sidecar_problems: list[tuple[str, str]] = field(default_factory=list)
     indexed: int = 0
@@ -105,6 +110,7 @@ class RestoreReport:
             "records_created": self.created,
             "records_updated": self.updated,
             "records_requeued": self.requeued,
+            "records_disposed": self.disposed,
             "records_missing_from_stores": self.missing,
             "sidecar_problems": [{"object_id": i, "reason": r} for i, r in self.sidecar_problems],
             "indexed": self.indexed,
@@ -206,6 +212,7 @@ def restore_from_vault(
                     "taken_at": manifest.taken_at.isoformat(),
                     "created": len(report.created),
                     "updated": len(report.updated),
+                    "disposed": len(report.disposed),
                     "missing": len(report.missing),
                     "sidecar_problems": len(report.sidecar_problems),
                     "skipped_snapshots": [i for i, _ in skipped],
@@ -242,7 +249,7 @@ def _choose(docs: list[SidecarDoc]) -> SidecarDoc:
 
 
 def _apply_sidecars(rt: Runtime, vault: Vault, report: RestoreReport) -> None:
-    by_code: dict[str, list[SidecarDoc]] = defaultdict(list)
+    by_code: dict[str, list[SidecarDoc | TombstoneDoc]] = defaultdict(list)
 
     def problem(object_id: str, exc: DanganError) -> None:
         report.sidecar_problems.append((object_id, exc.message))
@@ -257,7 +264,12 @@ def _apply_sidecars(rt: Runtime, vault: Vault, report: RestoreReport) -> None:
         if code not in by_code:
             report.missing.append(code)  # disposed of after the snapshot, or lost
     for code in sorted(by_code):
-        fresh = [d for d in by_code[code] if d.sidecar_id not in known]
+        if any(isinstance(d, TombstoneDoc) for d in by_code[code]):
+            _apply_tombstone(rt, vault, report, code, by_code[code], known)
+            continue
+        fresh = [
+            d for d in by_code[code] if isinstance(d, SidecarDoc) and d.sidecar_id not in known
+        ]
         if not fresh:
             continue  # the catalog knows this record's sidecar: unchanged since the snapshot
         doc = _choose(fresh)
@@ -284,6 +296,94 @@ def _apply_sidecars(rt: Runtime, vault: Vault, report: RestoreReport) -> None:
             report.updated.append(code)
         if outcome.needs_pipeline:
             report.requeued.append(code)
+
+
+def _apply_tombstone(
+    rt: Runtime,
+    vault: Vault,
+    report: RestoreReport,
+    code: str,
+    docs: list[SidecarDoc | TombstoneDoc],
+    known: set[str],
+) -> None:
+    """A record the stores hold a tombstone of was disposed of: the tombstone wins over the
+    snapshot and over any sidecar of the record left in a store (docs/operations.md).
+
+    A tombstone the catalog does not know yet is written into it (``catalog.recover_disposal``:
+    the record becomes, or is created as, a disposed tombstone row, its code taken). Then the
+    disposal is finished in the stores: the copies of the objects it shredded, and of any old
+    sidecar of the record and the objects that sidecar names, are deleted (a disposal cut short
+    after its tombstone was written leaves them; a copy kept in a store is a copy that opens).
+    """
+    tombs = [d for d in docs if isinstance(d, TombstoneDoc)]
+    fresh = [t for t in tombs if t.sidecar_id not in known]
+    leftovers = [
+        oid
+        for d in docs
+        if isinstance(d, SidecarDoc)
+        for oid in (d.sidecar_id, *(o.object_id for o in d.objects))
+    ]
+    if fresh:
+        # Several: the certificate was added (a new tombstone) and the old one's deletion
+        # was cut short. The one naming the certificate, then the latest.
+        tomb = max(
+            fresh,
+            key=lambda t: (t.disposal.certificate_id is not None, t.created_at, t.sidecar_id),
+        )
+        try:
+            sidecar = _sidecar_object(vault, tomb)
+        except DanganError as exc:
+            report.sidecar_problems.append((tomb.sidecar_id, exc.message))
+            return
+        with rt.db.write() as session:
+            outcome = recover_disposal(
+                session,
+                _recovered_tombstone(tomb),
+                sidecar,
+                actor=_RESTORE_ACTOR,
+                snapshot=report.snapshot.snapshot_id,
+            )
+        if outcome.created or outcome.newly_disposed:
+            report.disposed.append(code)
+        elif outcome.changed:
+            report.updated.append(code)
+        leftovers += outcome.shredded
+        leftovers += [t.sidecar_id for t in fresh if t is not tomb]
+    for object_id in dict.fromkeys(leftovers):
+        try:
+            vault.delete_object(object_id)
+        except StoreUnavailableError:
+            log.warning(
+                "copies of a disposed record remain in an unreachable store",
+                extra={"event": "restore.copies_left", "object_id": object_id},
+            )
+
+
+def _recovered_tombstone(doc: TombstoneDoc) -> RecoveredTombstone:
+    d = doc.disposal
+    return RecoveredTombstone(
+        archive_code=doc.archive_code,
+        year=doc.year,
+        business_type=doc.business_type,
+        serial=doc.serial,
+        security_class=SecurityClass(doc.security_class),
+        student_no=doc.student_no,
+        paper_location=doc.paper_location,
+        created_at=doc.created_at,
+        size=doc.size,
+        plaintext_sha256=doc.plaintext_sha256,
+        page_count=doc.pages,
+        facts=DisposalFacts(
+            disposed_at=d.disposed_at,
+            proposal_id=d.proposal_id,
+            proposed_by=d.proposed_by,
+            proposed_at=d.proposed_at,
+            approved_by=d.approved_by,
+            approved_at=d.approved_at,
+            certificate_id=d.certificate_id,
+            certificate_sha256=d.certificate_sha256,
+        ),
+    )
 
 
 def _copies(vault: Vault, obj: SidecarObject) -> tuple[NewCopy, ...]:
@@ -328,7 +428,7 @@ def _sealed_key(vault: Vault, object_id: str) -> WrappedKey:
     raise CorruptDataError(f"object {object_id}: no copy carries its wrapped key")
 
 
-def _sidecar_object(vault: Vault, doc: SidecarDoc) -> RecoveredObject:
+def _sidecar_object(vault: Vault, doc: SidecarDoc | TombstoneDoc) -> RecoveredObject:
     key = _sealed_key(vault, doc.sidecar_id)
     digest, size = hashlib.sha256(), 0
     with vault.read_sealed(doc.sidecar_id) as reader:

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from pydantic import BaseModel, ConfigDict
 
-from api.services.disposal import DestroyReport, destroy_record_content
+from api.services.disposal import DestroyReport, certify_tombstones, destroy_record_content
 from api.services.keys import ensure_signing_key
 from api.services.runtime import Runtime
 from catalog import (
@@ -415,6 +415,7 @@ def finish_approved(
         todo = [p for p in proposals_to_finish(session) if only is None or p.id in only]
     reports: dict[int, DestroyReport] = {}
     certify: list[int] = []
+    certified_records: list[int] = []
     for p in todo:
         if p.state is ProposalState.approved:
             try:
@@ -429,9 +430,12 @@ def finish_approved(
                 mark_proposal_disposed(session, p.id)
             outcome.copies_left.extend(reports[p.id].copies_left)
         certify.append(p.id)
+        certified_records.append(p.record_id)
         outcome.disposed.append(p.archive_code)
     if certify:
         outcome.certificate = _issue(rt, certify, reports, actor=actor)
+        # The vault's tombstones name the certificate too, for a restore from the stores.
+        certify_tombstones(rt, certified_records, actor=actor)
     return outcome
 
 

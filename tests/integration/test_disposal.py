@@ -1,4 +1,5 @@
-"""Destroying a record's content: keys shredded, copies gone, sidecar too; the code stays."""
+"""Destroying a record's content: keys shredded, copies gone, sidecar too; the code stays, and
+a tombstone sidecar (no key, no title, no name) tells the stores that the record was disposed of."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 
 from api.services import Runtime, ingest, initialize
 from api.services.disposal import destroy_record_content
+from api.services.jobs import rewrite_sidecar
 from api.services.reading import open_original
-from api.services.recovery import read_sidecars
+from api.services.recovery import SidecarDoc, TombstoneDoc, read_sidecars
 from api.services.search import search_records
 from api.services.vault import build_vault
 from catalog import (
@@ -73,7 +75,8 @@ def test_destroyed_content_is_gone_everywhere_and_the_code_stays(rt: Runtime) ->
 
     assert sorted(report.shredded) == sorted(o.id for o in doomed)
     assert report.copies_left == []
-    assert len(_files(rt)) == before - 2 * len(live)  # two copies each
+    # Two copies each gone; the tombstone's two copies came.
+    assert len(_files(rt)) == before - 2 * len(live) + 2
     with rt.db.read() as s:
         record = get_record(s, gone.archive_code)
         objs = objects_of_record(s, gone.id)
@@ -81,7 +84,13 @@ def test_destroyed_content_is_gone_everywhere_and_the_code_stays(rt: Runtime) ->
         assert get_record(s, keep.archive_code).status is RecordStatus.archived
         shreds = len(list_events(s, action="object.shred", limit=1000)) - shreds_before
     assert record.status is RecordStatus.disposed  # the row and the code stay
-    assert all(o.wrapped_key is None and o.copies == () for o in objs)
+    old = [o for o in objs if o.id in {d.id for d in doomed}]
+    assert all(o.wrapped_key is None and o.copies == () for o in old)
+    # The one live object left is the tombstone sidecar, in both stores.
+    (tombstone,) = [o for o in objs if not o.is_shredded]
+    assert tombstone.role.value == "sidecar"
+    assert tombstone.id not in {d.id for d in doomed}
+    assert {c.store for c in tombstone.copies} == {"primary", "replica"}
     assert shreds == len(live)
     # Gone from the search index too: not even a director finds it.
     assert search_records(rt, f"code:{gone.archive_code}", user=director).total == 0
@@ -90,8 +99,15 @@ def test_destroyed_content_is_gone_everywhere_and_the_code_stays(rt: Runtime) ->
     # The catalog has no key for the stolen copy, and no sidecar in the stores names it.
     with pytest.raises((NotFoundError, ConflictError, CorruptDataError)):
         b"".join(open_original(rt, gone.archive_code, actor="root").chunks)
-    codes = {doc.archive_code for doc in read_sidecars(build_vault(rt.settings))}
-    assert codes == {keep.archive_code}
+    docs = {doc.archive_code: doc for doc in read_sidecars(build_vault(rt.settings))}
+    assert set(docs) == {keep.archive_code, gone.archive_code}
+    assert isinstance(docs[keep.archive_code], SidecarDoc)
+    tomb = docs[gone.archive_code]
+    assert isinstance(tomb, TombstoneDoc)
+    assert tomb.sidecar_id == tombstone.id
+    assert (tomb.status, tomb.serial) == ("disposed", gone.serial)
+    assert tomb.disposal.approved_by is None  # ordered directly, without a proposal
+    assert tomb.disposal.disposed_at is not None
     # Even given the old wrapped key of *another* object, the stolen bytes do not open.
     with rt.db.read() as s:
         other = next(o for o in objects_of_record(s, keep.id) if o.role.value == "original")
@@ -105,3 +121,19 @@ def test_destroyed_content_is_gone_everywhere_and_the_code_stays(rt: Runtime) ->
 
     again = destroy_record_content(rt, gone.archive_code, actor="zhang", user=director)
     assert again.copies_left == []
+    # Run again, it keeps the tombstone (and writes no second one).
+    assert tombstone.id not in again.shredded
+    with rt.db.read() as s:
+        live_after = [o.id for o in objects_of_record(s, gone.id) if not o.is_shredded]
+    assert live_after == [tombstone.id]
+    assert tombstone.id in {p.name for p in _files(rt)}
+
+    # A key rotation writes the tombstone again as a tombstone, never as a record's sidecar.
+    keyring = rt.vault.keyring
+    assert keyring is not None
+    assert rewrite_sidecar(rt, gone.id, keyring, actor="root")
+    docs = {doc.archive_code: doc for doc in read_sidecars(build_vault(rt.settings))}
+    rewritten = docs[gone.archive_code]
+    assert isinstance(rewritten, TombstoneDoc)
+    assert rewritten.sidecar_id != tombstone.id
+    assert tombstone.id not in {p.name for p in _files(rt)}

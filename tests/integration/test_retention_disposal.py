@@ -1,9 +1,11 @@
 """Disposition on a real archive (fs stores, SQLite): holds stop everyone, disposal leaves
-nothing readable in any store even with the keyring, and the certificate proves it."""
+nothing readable in any store even with the keyring (only the tombstone sidecar, which holds
+no key and no content), and the certificate proves it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from api.services import Runtime, ingest, initialize
 from api.services import retention as svc
 from api.services.disposal import destroy_record_content
 from api.services.reading import open_original
-from api.services.recovery import read_sidecars, recover_original
+from api.services.recovery import TombstoneDoc, read_sidecars, recover_original
 from api.services.vault import build_vault
 from catalog import (
     NewRecord,
@@ -183,6 +185,7 @@ def test_disposal_leaves_nothing_readable_and_a_certificate_that_verifies(
         doomed = [o for o in objects_of_record(s, gone.id) if not o.is_shredded]
     stolen = {p.name: p.read_bytes() for p in _files(rt) if p.name in {o.id for o in doomed}}
     assert len(stolen) == len(doomed)  # one name per object (both stores hold the same bytes)
+    files_before = _files(rt)
 
     run = svc.run_retention(rt, actor="system", now=NOW)
     again = svc.run_retention(rt, actor="system", now=NOW)  # idempotent
@@ -198,24 +201,49 @@ def test_disposal_leaves_nothing_readable_and_a_certificate_that_verifies(
     assert result.exit_code == 0, result.output
     assert f"destroyed {gone.archive_code}" in result.output
 
-    # Nothing of it in either store; the other record untouched.
+    # Nothing of it in either store but its tombstone sidecar; the other record untouched.
     names = {p.name for p in _files(rt)}
     assert not names & set(stolen)
+    added = [p for p in _files(rt) if p not in files_before]
+    (tombstone_id,) = {p.name for p in added}
+    assert len(added) == 2  # one copy in each store
     assert _readable(rt, keep.archive_code)
     with pytest.raises((NotFoundError, ConflictError)):
         _readable(rt, gone.archive_code)
     with rt.db.read() as s:
-        assert all(o.wrapped_key is None for o in objects_of_record(s, gone.id))
+        objs = objects_of_record(s, gone.id)
         tomb = get_record(s, gone.archive_code)
+    assert [o.id for o in objs if not o.is_shredded] == [tombstone_id]
+    assert all(o.wrapped_key is None for o in objs if o.id != tombstone_id)
     # The tombstone: the code, type and year stay, the student's name and the title go.
     assert (tomb.status, tomb.business_type, tomb.year) == (RecordStatus.disposed, "会议纪要", 2010)
     assert tomb.title == ""
     assert tomb.student_name is None
-    # Recovery from the stores with the keyring finds no sidecar of it, and the sidecar taken
-    # before (a copy kept elsewhere) leads to no copy of the original.
-    assert gone.archive_code not in {d.archive_code for d in read_sidecars(vault)}
-    with pytest.raises(NotFoundError):
-        recover_original(vault, stolen_sidecar, tmp_path / "recovered")
+    # Recovery from the stores with the keyring finds its tombstone and nothing else of it,
+    # and the sidecar taken before (a copy kept elsewhere) leads to no copy of the original.
+    (found,) = [d for d in read_sidecars(vault) if d.archive_code == gone.archive_code]
+    assert isinstance(found, TombstoneDoc)
+    assert found.sidecar_id == tombstone_id
+    with vault.read_sealed(tombstone_id) as reader:
+        body = json.loads(b"".join(reader))
+    # It holds no key and no content: no objects, no title, no name; only the tombstone row's
+    # fields and the disposal.
+    assert set(body) == {
+        "format", "version", "kind", "archive_code", "year", "business_type", "serial",
+        "security_class", "student_no", "paper_location", "created_at", "size",
+        "plaintext_sha256", "pages", "status", "disposal",
+    }  # fmt: skip
+    assert "wrapped_key" not in json.dumps(body)
+    assert body["kind"] == "tombstone"
+    assert body["status"] == "disposed"
+    assert body["disposal"]["proposed_by"] == "system"
+    assert body["disposal"]["approved_by"] == "zhang"
+    assert (body["archive_code"], body["student_no"]) == (gone.archive_code, gone.student_no)
+    for doc in (found, stolen_sidecar):
+        with pytest.raises((NotFoundError, ConflictError)):
+            recover_original(vault, doc, tmp_path / "recovered")
+    with pytest.raises(ConflictError, match="disposed of"):
+        recover_original(vault, found, tmp_path / "recovered")
     assert not (tmp_path / "recovered").exists()
     # Its code is never handed out again.
     nxt = ingest(
@@ -240,6 +268,11 @@ def test_disposal_leaves_nothing_readable_and_a_certificate_that_verifies(
     with rt.db.read() as s:
         (proposal,) = svc.proposals(rt, users["zhang"], states=[ProposalState.disposed])
     assert proposal.certificate_id == doc["certificate_id"]
+    # The tombstone in the stores names the certificate and its hash too.
+    (found,) = [d for d in read_sidecars(vault) if d.archive_code == gone.archive_code]
+    assert isinstance(found, TombstoneDoc)
+    assert found.disposal.certificate_id == doc["certificate_id"]
+    assert found.disposal.certificate_sha256 == hashlib.sha256(files[0].read_bytes()).hexdigest()
     key = runner.invoke(cli, [*base, "certificate", "key"])
     assert key.exit_code == 0
     pem = tmp_path / "public.pem"
