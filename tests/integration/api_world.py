@@ -3,12 +3,16 @@
 One :class:`World` per test module: a Runtime on a temporary data directory (SQLite, two real
 ``fs`` stores, a real keyring), one user per role, and two single-page scans from the corpus,
 an internal record and a contract (合同) record, run through the real queue (OCR included)
-until both are ``archived``. Tests speak to it through FastAPI's ``TestClient``.
+until both are ``archived``. The archive is built once per session and copied for each world.
+Tests speak to it through FastAPI's ``TestClient``.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -63,14 +67,27 @@ def token_for(client: TestClient, name: str, password: str = PASSWORD) -> str:
     return token
 
 
-@contextmanager
-def world(tmp: Path, *, throttle: LoginThrottle | None = None) -> Iterator[World]:
-    internal_scan, contract_scan = scan(INTERNAL_SCAN), scan(CONTRACT_SCAN)
+def _runtime(data: Path) -> Runtime:
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith("DANGAN_"):
                 mp.delenv(name)
-        rt = Runtime(load_settings(data_dir=tmp / "data"))
+        return Runtime(load_settings(data_dir=data))
+
+
+# The archive is built once per test session (OCR is the slow part) and each world gets a
+# copy of its data directory: catalog, both stores, index, keyring. Worlds never share state.
+_TEMPLATE: tuple[Path, str, str] | None = None
+
+
+def _template() -> tuple[Path, str, str]:
+    global _TEMPLATE
+    if _TEMPLATE is not None:
+        return _TEMPLATE
+    internal_scan, contract_scan = scan(INTERNAL_SCAN), scan(CONTRACT_SCAN)
+    root = Path(tempfile.mkdtemp(prefix="dangan-world-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    rt = _runtime(root / "data")
     try:
         initialize(rt, admin=user_name(Role.admin), password=PASSWORD)
         with rt.db.write() as session:
@@ -92,9 +109,21 @@ def world(tmp: Path, *, throttle: LoginThrottle | None = None) -> Iterator[World
         with rt.db.read() as session:
             for code in (internal.archive_code, contract.archive_code):
                 assert get_record(session, code).status is RecordStatus.archived
+    finally:
+        rt.close()
+    _TEMPLATE = (root / "data", internal.archive_code, contract.archive_code)
+    return _TEMPLATE
+
+
+@contextmanager
+def world(tmp: Path, *, throttle: LoginThrottle | None = None) -> Iterator[World]:
+    template, internal, contract = _template()
+    shutil.copytree(template, tmp / "data")
+    rt = _runtime(tmp / "data")
+    try:
         app = create_app(rt, login_throttle=throttle)
         with TestClient(app) as client:
-            w = World(rt, client, internal.archive_code, contract.archive_code)
+            w = World(rt, client, internal, contract)
             for role in ROLES:
                 w.tokens[role] = token_for(client, user_name(role))
             yield w
