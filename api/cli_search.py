@@ -25,6 +25,8 @@ from indexer import Snippet
 
 __all__ = ["index", "search", "status"]
 
+_FAILED = ("warn", "fail")  # the verdicts of a failed digitization check (docs/quality.md)
+
 
 @cli.command()
 @click.argument("code")
@@ -58,6 +60,16 @@ def status(st: _State, code: str, as_json: bool, actor: str | None) -> None:
                 "confidence": p.confidence,
                 "needs_review": p.needs_review,
                 "error": p.error,
+                "checks": [
+                    {
+                        "name": c.name,
+                        "verdict": c.verdict.value,
+                        "value": c.value,
+                        "reading": c.reading,
+                        "threshold": c.threshold,
+                    }
+                    for c in p.checks
+                ],
             }
             for p in pages
         ],
@@ -73,9 +85,11 @@ def status(st: _State, code: str, as_json: bool, actor: str | None) -> None:
     for p in pages:
         conf = f"{p.confidence:.2f}" if p.confidence is not None else "-"
         flag = " review" if p.needs_review else ""
+        failed = [f"{c.name}:{c.verdict.value}" for c in p.checks if c.verdict.value in _FAILED]
+        quality = f" quality={','.join(failed)}" if failed else ""
         click.echo(
             f"  page {p.number}: {p.state.value} engine={p.engine or '-'} conf={conf}"
-            f" turned={p.rotation}{flag}"
+            f" turned={p.rotation}{flag}{quality}"
         )
 
 

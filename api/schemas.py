@@ -22,6 +22,7 @@ from catalog import (
     JobInfo,
     JobState,
     ObjectInfo,
+    PageCheckInfo,
     PageInfo,
     PageState,
     RecordInfo,
@@ -33,6 +34,7 @@ from catalog import (
     SecurityClass,
     Stage,
     UserInfo,
+    Verdict,
 )
 
 __all__ = [
@@ -155,6 +157,25 @@ class UploadOut(BaseModel):
     refused: list[UploadRefusal] = Field(description="the files that were not stored, and why")
 
 
+class PageCheckOut(BaseModel):
+    """One digitization quality check on a page (docs/quality.md)."""
+
+    name: str = Field(description="dpi, size, colour, skew, blank or confidence")
+    verdict: Verdict = Field(
+        description="pass; warn or fail (failed: fail where the business type blocks); "
+        "none when the file does not say"
+    )
+    value: float | None = Field(description="the measured figure, where it is a number")
+    reading: str | None = Field(description="the measured figure in words (grey, A4, blank)")
+    threshold: str = Field(description="the rule the page was held to")
+
+    @classmethod
+    def of(cls, c: PageCheckInfo) -> PageCheckOut:
+        return cls(
+            name=c.name, verdict=c.verdict, value=c.value, reading=c.reading, threshold=c.threshold
+        )
+
+
 class PageOut(BaseModel):
     number: int
     state: PageState
@@ -165,6 +186,7 @@ class PageOut(BaseModel):
     engine: str | None
     confidence: float | None
     needs_review: bool
+    checks: list[PageCheckOut] = Field(description="digitization quality, once the page is read")
 
     @classmethod
     def of(cls, p: PageInfo) -> PageOut:
@@ -178,6 +200,7 @@ class PageOut(BaseModel):
             engine=p.engine,
             confidence=p.confidence,
             needs_review=p.needs_review,
+            checks=[PageCheckOut.of(c) for c in p.checks],
         )
 
 

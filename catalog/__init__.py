@@ -60,6 +60,7 @@ from catalog.models import (
     Role,
     SecurityClass,
     Stage,
+    Verdict,
 )
 from catalog.objects import (
     STORES,
@@ -109,6 +110,12 @@ from catalog.policy import (
     visible_classes,
     visible_events_filter,
     visible_records_filter,
+)
+from catalog.quality import (
+    PageCheckInfo,
+    checks_of_pages,
+    quality_issue_counts,
+    store_page_checks,
 )
 from catalog.rebuild import (
     RecoveredObject,
@@ -199,6 +206,7 @@ __all__ = [
     "NewRecord",
     "ObjectInfo",
     "ObjectRole",
+    "PageCheckInfo",
     "PageInfo",
     "PageOutcome",
     "PageState",
@@ -229,6 +237,7 @@ __all__ = [
     "TypeYearCount",
     "UserInfo",
     "UserStamp",
+    "Verdict",
     "add_business_type",
     "add_object",
     "allocate_code",
@@ -238,6 +247,7 @@ __all__ = [
     "backoff_delay",
     "chain_head",
     "change_password",
+    "checks_of_pages",
     "claim",
     "claim_code",
     "clear_catalog",
@@ -286,6 +296,7 @@ __all__ = [
     "open_database",
     "parse_code",
     "policy_table",
+    "quality_issue_counts",
     "record_copy_check",
     "record_event",
     "record_not_found",
@@ -311,6 +322,7 @@ __all__ = [
     "set_stage",
     "shred_object",
     "start_pages",
+    "store_page_checks",
     "supersede_object",
     "tick_schedules",
     "update_record_fields",

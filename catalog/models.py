@@ -264,6 +264,30 @@ class Page(Base):
     error: Mapped[str | None] = mapped_column(String(200))
 
 
+class Verdict(StrEnum):
+    """How one digitization check came out on a page (docs/quality.md)."""
+
+    passed = "pass"
+    warn = "warn"  # failed, and the record's business type only warns
+    fail = "fail"  # failed, and the record's business type blocks: the record needs review
+    unmeasured = "none"  # the file does not say (a born-digital PDF page has no scan dpi)
+
+
+class PageCheck(Base):
+    """One digitization quality finding on one page, with its measured figure."""
+
+    __tablename__ = "page_checks"
+    __table_args__ = (UniqueConstraint("page_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"), index=True)
+    name: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str] = mapped_column(String(8))
+    value: Mapped[float | None] = mapped_column()
+    reading: Mapped[str | None] = mapped_column(String(32))
+    threshold: Mapped[str] = mapped_column(String(32))
+
+
 class ObjectRole(StrEnum):
     """What a vault object is to its record."""
 

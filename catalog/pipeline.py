@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from catalog.audit import record_event
 from catalog.models import Page, PageState, Record, RecordStatus, Stage, utcnow
 from catalog.objects import refresh_record_status
+from catalog.quality import PageCheckInfo, checks_of_pages
 from dangan.errors import ConflictError, NotFoundError
 
 __all__ = [
@@ -49,6 +50,8 @@ class PageInfo:
     needs_review: bool
     text_object_id: str | None
     error: str | None
+    #: The digitization quality findings (docs/quality.md); empty until the page is read.
+    checks: tuple[PageCheckInfo, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def _record(session: Session, record_id: int) -> Record:
     return record
 
 
-def _page_info(p: Page) -> PageInfo:
+def _page_info(p: Page, checks: tuple[PageCheckInfo, ...] = ()) -> PageInfo:
     return PageInfo(
         number=p.number,
         state=PageState(p.state),
@@ -103,6 +106,7 @@ def _page_info(p: Page) -> PageInfo:
         needs_review=p.needs_review,
         text_object_id=p.text_object_id,
         error=p.error,
+        checks=checks,
     )
 
 
@@ -222,12 +226,12 @@ def mark_page_failed(
 
 
 def list_pages(session: Session, record_id: int) -> list[PageInfo]:
-    return [
-        _page_info(p)
-        for p in session.scalars(
-            select(Page).where(Page.record_id == record_id).order_by(Page.number)
-        )
-    ]
+    """The record's pages in order, each with its digitization quality findings."""
+    pages = list(
+        session.scalars(select(Page).where(Page.record_id == record_id).order_by(Page.number))
+    )
+    checks = checks_of_pages(session, (p.id for p in pages))
+    return [_page_info(p, tuple(checks.get(p.id, ()))) for p in pages]
 
 
 def finish_pipeline(session: Session, record_id: int, *, actor: str, archive_code: str) -> None:

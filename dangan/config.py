@@ -98,6 +98,29 @@ class OcrSettings(_Section):
     jobs: int = Field(default=0, ge=0, description="0 = one per core")
 
 
+class QualitySettings(_Section):
+    """The digitization quality gate at intake (docs/quality.md, DA/T 31-2017)."""
+
+    min_dpi: float = Field(default=200.0, gt=0)
+    max_skew: float = Field(default=3.0, ge=0.0)
+    blank_below: float = Field(default=0.0003, ge=0.0, le=1.0)
+    min_confidence: float = Field(default=0.7, ge=0.0, le=1.0)
+    size_tolerance: float = Field(default=0.1, ge=0.0, le=1.0)
+    seal_types: list[str] = Field(
+        default_factory=lambda: [
+            "处分决定",
+            "奖励",
+            "毕业审核",
+            "学籍变更",
+            "转学",
+            "休学",
+            "复学",
+            "合同",
+        ]
+    )
+    block_types: list[str] = Field(default_factory=list)
+
+
 class ServerSettings(_Section):
     """Where ``dangan serve`` listens."""
 
@@ -172,6 +195,7 @@ class Settings(BaseSettings):
     vault: VaultSettings = Field(default_factory=VaultSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     ocr: OcrSettings = Field(default_factory=OcrSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)

@@ -19,6 +19,7 @@ from catalog import (
     Role,
     SecurityClass,
     Stage,
+    Verdict,
 )
 
 __all__ = ["LABELS", "N_", "label"]
@@ -74,6 +75,12 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         RetentionTrigger.record_date: N_("the record's year"),
         RetentionTrigger.graduation: N_("graduation"),
     },
+    "verdict": {
+        Verdict.passed: N_("pass"),
+        Verdict.warn: N_("warn"),
+        Verdict.fail: N_("fail"),
+        Verdict.unmeasured: N_("not measured"),
+    },
 }
 
 # Which enum each kind labels, for the completeness test.
@@ -86,6 +93,7 @@ LABELLED: Final[dict[str, type[StrEnum]]] = {
     "role": Role,
     "retention": Retention,
     "trigger": RetentionTrigger,
+    "verdict": Verdict,
 }
 
 

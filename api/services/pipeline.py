@@ -44,12 +44,14 @@ from catalog import (
     JobContext,
     ObjectInfo,
     ObjectRole,
+    PageCheckInfo,
     PageInfo,
     PageOutcome,
     PageState,
     RecordInfo,
     RecordStatus,
     Stage,
+    Verdict,
     add_object,
     finish_pipeline,
     get_record,
@@ -62,7 +64,9 @@ from catalog import (
     set_stage,
     shred_object,
     start_pages,
+    store_page_checks,
 )
+from dangan.config import QualitySettings
 from dangan.errors import (
     ConflictError,
     CorruptDataError,
@@ -72,7 +76,17 @@ from dangan.errors import (
     StoreUnavailableError,
 )
 from indexer import IndexDoc
-from ocr import PageResult, page_count, page_image, read_page, searchable_pdf
+from ocr import (
+    PageResult,
+    PageScan,
+    QualityRules,
+    assess,
+    measure_page,
+    page_count,
+    page_image,
+    read_page,
+    searchable_pdf,
+)
 from ocr.inspect import limit_pillow_pixels, sniff_media_type
 from vault import CHUNK, WrappedKey, WriteResult, new_object_id
 
@@ -83,6 +97,7 @@ __all__ = [
     "OCR_RASTERIZE",
     "PagePayload",
     "index_document",
+    "quality_checks",
     "read_ocr_text",
 ]
 
@@ -256,6 +271,12 @@ def read_one_page(ctx: JobContext[Any], payload: PagePayload) -> None:
             languages=settings.languages,
             max_pixels=settings.max_image_pixels,
         )
+        checks = quality_checks(
+            rt.settings.quality,
+            record.business_type,
+            measure_page(data, media_type, payload.page - 1, max_pixels=settings.max_image_pixels),
+            result,
+        )
         del data
     except StoreUnavailableError:
         raise  # the stores will be back: retry without counting it against the page
@@ -307,10 +328,48 @@ def read_one_page(ctx: JobContext[Any], payload: PagePayload) -> None:
                     needs_review=result.needs_review,
                 ),
             )
+            store_page_checks(
+                session,
+                record.id,
+                payload.page,
+                checks,
+                actor=actor,
+                archive_code=record.archive_code,
+            )
             if remaining == 0:
                 _queue_assemble(rt, session, record, actor=actor)
     except ConflictError:
         return  # another attempt recorded the page first; ours is discarded
+
+
+def quality_checks(
+    rules: QualitySettings, business_type: str, scan: PageScan, result: PageResult
+) -> list[PageCheckInfo]:
+    """Judge one page's digitization (docs/quality.md): a failed check warns, or fails (the
+    record then needs review) where ``business_type`` is one of ``quality.block_types``.
+
+    :param scan: what :func:`ocr.quality.measure_page` found on the page as scanned.
+    :param result: the page's reading; its skew is the angle measured before deskewing.
+    """
+    born_digital = result.engine == "text_layer"  # its text came with it: nothing was skewed
+    judged = assess(
+        scan,
+        skew=None if born_digital else result.skew,
+        confidence=result.confidence,
+        rules=QualityRules(
+            min_dpi=rules.min_dpi,
+            max_skew=rules.max_skew,
+            blank_below=rules.blank_below,
+            min_confidence=rules.min_confidence,
+            need_colour=business_type in rules.seal_types,
+            size_tolerance=rules.size_tolerance,
+        ),
+    )
+    failed = Verdict.fail if business_type in rules.block_types else Verdict.warn
+    verdicts = {None: Verdict.unmeasured, True: Verdict.passed, False: failed}
+    return [
+        PageCheckInfo(c.name, verdicts[c.passed], c.value, c.reading, c.threshold) for c in judged
+    ]
 
 
 # --- ocr.assemble -----------------------------------------------------------------------------

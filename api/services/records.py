@@ -45,6 +45,7 @@ from catalog import (
     list_visible_events,
     list_visible_records,
     objects_of_record,
+    quality_issue_counts,
     record_event,
     record_not_found,
     record_progress,
@@ -154,6 +155,7 @@ def list_records(
 class QueueItem:
     record: RecordInfo
     progress: Progress
+    quality_issues: int = 0  # the pages' failed digitization checks (docs/quality.md)
 
 
 def intake_queue(
@@ -169,7 +171,11 @@ def intake_queue(
         listing = list_visible_records(
             session, user, limit=limit, created_by=user.id if mine else None
         )
-        return [QueueItem(r.record, record_progress(session, r.record.id)) for r in listing.rows]
+        issues = quality_issue_counts(session, (r.record.id for r in listing.rows))
+        return [
+            QueueItem(r.record, record_progress(session, r.record.id), issues.get(r.record.id, 0))
+            for r in listing.rows
+        ]
 
 
 def record_detail(rt: Runtime, code: str, user: UserInfo) -> RecordDetail:
