@@ -22,7 +22,6 @@ sizes and times.
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import datetime as dt
 import json
@@ -77,14 +76,7 @@ class SnapshotData(BaseModel):
     stores: list[str]  # the stores the copy was written to and verified in
 
     def data_key(self) -> WrappedKey:
-        try:
-            raw = base64.b64decode(self.wrapped_key, validate=True)
-        except binascii.Error:
-            raise CorruptDataError(f"object {self.object_id}: malformed wrapped key") from None
-        wrapped = WrappedKey.from_bytes(raw)
-        if wrapped.object_id != self.object_id:
-            raise CorruptDataError(f"object {self.object_id}: the wrapped key is another's")
-        return wrapped
+        return WrappedKey.from_base64(self.wrapped_key, self.object_id)
 
 
 class SnapshotManifest(BaseModel):

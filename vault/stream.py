@@ -17,6 +17,8 @@ and never hand out a decrypted byte whose segment failed authentication.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -133,6 +135,22 @@ class WrappedKey:
         if len(rest) != WRAP_NONCE_SIZE + DATA_KEY_SIZE + TAG_SIZE:
             raise CorruptDataError("malformed wrapped data key")
         return cls(object_id, key_id, bytes(rest[:WRAP_NONCE_SIZE]), bytes(rest[WRAP_NONCE_SIZE:]))
+
+    @classmethod
+    def from_base64(cls, text: str, object_id: str) -> WrappedKey:
+        """Parse base64 of :meth:`to_bytes`, as manifests and sidecars carry it.
+
+        :param object_id: the object the key must belong to.
+        :raises CorruptDataError: malformed, or the key names another object.
+        """
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except binascii.Error:
+            raise CorruptDataError(f"object {object_id}: malformed wrapped key") from None
+        wrapped = cls.from_bytes(raw)
+        if wrapped.object_id != object_id:
+            raise CorruptDataError(f"object {object_id}: the wrapped key is another's")
+        return wrapped
 
     def __repr__(self) -> str:
         return f"WrappedKey(object_id={self.object_id!r}, key_id={self.key_id!r})"

@@ -14,8 +14,6 @@ callers treat them as they treat catalog rows.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import datetime as dt
 import json
@@ -75,14 +73,7 @@ class SidecarObject(BaseModel):
 
         :raises CorruptDataError: it is malformed or names another object.
         """
-        try:
-            raw = base64.b64decode(self.wrapped_key, validate=True)
-        except binascii.Error:
-            raise CorruptDataError(f"object {self.object_id}: malformed wrapped key") from None
-        wrapped = WrappedKey.from_bytes(raw)
-        if wrapped.object_id != self.object_id:
-            raise CorruptDataError(f"object {self.object_id}: the wrapped key is another's")
-        return wrapped
+        return WrappedKey.from_base64(self.wrapped_key, self.object_id)
 
 
 class SidecarDoc(BaseModel):
