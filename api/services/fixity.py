@@ -20,6 +20,7 @@ from api.services.vault import build_vault
 from catalog import (
     CopyInfo,
     CopyState,
+    ObjectInfo,
     get_object,
     list_copies,
     record_event,
@@ -27,9 +28,9 @@ from catalog import (
     set_copy_state,
 )
 from dangan.errors import DanganError, NotFoundError, StoreUnavailableError
-from vault import CopyStatus, WrappedKey
+from vault import CopyStatus, Vault, WrappedKey
 
-__all__ = ["CopyProblem", "RepairReport", "repair_all", "verify_all"]
+__all__ = ["CopyProblem", "RepairReport", "repair_all", "verify_all", "verify_catalog_copy"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,23 @@ class CopyProblem:
 
     def __str__(self) -> str:
         return f"{self.store} copy of object {self.object_id}: {self.kind} ({self.reason})"
+
+
+def verify_catalog_copy(vault: Vault, copy: CopyInfo, obj: ObjectInfo, *, deep: bool) -> CopyStatus:
+    """Check one copy against what the catalog says of it.
+
+    :param deep: also decrypt it and compare the plaintext hash (needs the keyring).
+    :raises StoreUnavailableError: the copy's store cannot be reached.
+    """
+    wrapped = WrappedKey.from_bytes(obj.wrapped_key) if deep and obj.wrapped_key else None
+    return vault.verify_copy(
+        copy.store,
+        copy.object_id,
+        size=copy.size,
+        ciphertext_sha256=copy.ciphertext_sha256,
+        wrapped_key=wrapped,
+        plaintext_sha256=obj.plaintext_sha256 if wrapped else None,
+    )
 
 
 @dataclass
@@ -83,16 +101,8 @@ def verify_all(
         findings: list[tuple[CopyInfo, CopyStatus]] = []
         for copy in copies:
             obj = objects[copy.object_id]
-            wrapped = WrappedKey.from_bytes(obj.wrapped_key) if deep and obj.wrapped_key else None
             try:
-                status = vault.verify_copy(
-                    copy.store,
-                    copy.object_id,
-                    size=copy.size,
-                    ciphertext_sha256=copy.ciphertext_sha256,
-                    wrapped_key=wrapped,
-                    plaintext_sha256=obj.plaintext_sha256 if wrapped else None,
-                )
+                status = verify_catalog_copy(vault, copy, obj, deep=deep)
             except StoreUnavailableError as exc:
                 problems.append(CopyProblem(copy.object_id, copy.store, "unreachable", exc.message))
                 continue

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.services.fixity import CopyProblem
+from api.services.fixity import CopyProblem, verify_catalog_copy
 from api.services.jobs import restore_copies
 from api.services.runtime import Runtime
 from catalog import (
@@ -42,7 +42,7 @@ from catalog import (
     report_schedule_run,
 )
 from dangan.errors import CorruptDataError, NotFoundError, StoreUnavailableError
-from vault import CopyStatus, WrappedKey
+from vault import CopyStatus
 
 __all__ = [
     "FIXITY_CYCLE",
@@ -102,16 +102,8 @@ def _result_of(status: CopyStatus) -> CheckResult:
 def _check_one(
     rt: Runtime, copy: CopyInfo, obj: ObjectInfo, *, deep: bool
 ) -> tuple[CheckResult, str | None]:
-    wrapped = WrappedKey.from_bytes(obj.wrapped_key) if deep and obj.wrapped_key else None
     try:
-        status = rt.vault.verify_copy(
-            copy.store,
-            copy.object_id,
-            size=copy.size,
-            ciphertext_sha256=copy.ciphertext_sha256,
-            wrapped_key=wrapped,
-            plaintext_sha256=obj.plaintext_sha256 if wrapped else None,
-        )
+        status = verify_catalog_copy(rt.vault, copy, obj, deep=deep)
     except StoreUnavailableError as exc:
         return CheckResult.unreachable, exc.message
     return _result_of(status), status.reason
