@@ -98,6 +98,20 @@ CONTENT_ROLES = {
 }
 
 
+def _audit_read_failed(
+    rt: Runtime, *, actor: str, target: str, object_id: str, error: DanganError
+) -> None:
+    with rt.db.write() as session:
+        record_event(
+            session,
+            actor=actor,
+            action="record.read_failed",
+            target=target,
+            outcome="error",
+            detail={"object_id": object_id, "error": error.code},
+        )
+
+
 def open_original(
     rt: Runtime,
     archive_code: str,
@@ -161,15 +175,7 @@ def open_original(
             f"record {archive_code}: no good copy of its {CONTENT_ROLES[role]} is left "
             "(damaged); it must be restored from a backup"
         )
-        with rt.db.write() as session:
-            record_event(
-                session,
-                actor=actor,
-                action="record.read_failed",
-                target=target,
-                outcome="error",
-                detail={"object_id": original.id, "error": error.code},
-            )
+        _audit_read_failed(rt, actor=actor, target=target, object_id=original.id, error=error)
         raise error
 
     obj = original
@@ -198,15 +204,7 @@ def open_original(
             with reader:
                 yield from reader
         except DanganError as exc:
-            with rt.db.write() as session:
-                record_event(
-                    session,
-                    actor=actor,
-                    action="record.read_failed",
-                    target=target,
-                    outcome="error",
-                    detail={"object_id": obj.id, "error": exc.code},
-                )
+            _audit_read_failed(rt, actor=actor, target=target, object_id=obj.id, error=exc)
             log.error(
                 "no good copy to read",
                 extra={"event": "read_failed", "object_id": obj.id, "error": exc.code},
