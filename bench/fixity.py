@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import git_commit  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 
 from vault import CHUNK, FsBackend, Keyring, Vault, WriteResult, new_object_id  # noqa: E402
@@ -165,13 +165,7 @@ def _report(f: dict[str, float], args: argparse.Namespace) -> None:
         print(f"{label:<34}{f[key]:>10.0f}")
     print(f"keyless verify / min(read, SHA-256) = {keyless_ratio:.2f} (target ≥ 0.8)")
     print(f"deep verify / AES-GCM decrypt       = {deep_ratio:.2f}")
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    ).stdout.strip()
+    commit = git_commit()
     print(
         json.dumps(
             {

@@ -30,7 +30,6 @@ import re
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _common import git_commit  # noqa: E402
 
 from indexer import IndexDoc, SearchIndex, parse_query  # noqa: E402
 
@@ -380,13 +381,7 @@ def main() -> None:
             f" {statistics.mean(ours['totals'][k :: len(kinds)]):10.1f}"
             f" {statistics.mean(fts['totals'][k :: len(kinds)]):10.1f}"
         )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    ).stdout.strip()
+    commit = git_commit()
     p95 = percentile(ours["times"], 0.95)
     fts_p95 = percentile(fts["times"], 0.95)
     print(

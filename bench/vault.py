@@ -38,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import git_commit  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 
 from vault import (  # noqa: E402
@@ -429,13 +430,7 @@ def main() -> None:
             f"(interpreter and imports alone: {figures['baseline_rss_mib']} MiB)"
         )
     headline = next(r for r in rows if r["store"] == "fs" and r["workload"] == "large")
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    ).stdout.strip()
+    commit = git_commit()
     print(
         json.dumps(
             {
