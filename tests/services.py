@@ -312,6 +312,18 @@ class S3Server:
         ]
         self._proc: subprocess.Popen[bytes] | None = None
 
+    def vault_env(self, store: str, bucket: str) -> dict[str, str]:
+        """The ``DANGAN_`` variables that make ``store`` (``primary``, ``replica``) this server."""
+        prefix = f"DANGAN_VAULT__{store.upper()}__"
+        return {
+            prefix + "KIND": "s3",
+            prefix + "ENDPOINT": self.endpoint,
+            prefix + "BUCKET": bucket,
+            prefix + "ACCESS_KEY": self.access_key,
+            prefix + "SECRET_KEY": self.secret_key,
+            prefix + "SECURE": "false",
+        }
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

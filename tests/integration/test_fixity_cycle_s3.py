@@ -34,13 +34,8 @@ TYPE = "新生入学"
 
 
 def _use_s3(env: pytest.MonkeyPatch, store: str, server: S3Server, bucket: str) -> None:
-    prefix = f"DANGAN_VAULT__{store.upper()}__"
-    env.setenv(prefix + "KIND", "s3")
-    env.setenv(prefix + "ENDPOINT", server.endpoint)
-    env.setenv(prefix + "BUCKET", bucket)
-    env.setenv(prefix + "ACCESS_KEY", server.access_key)
-    env.setenv(prefix + "SECRET_KEY", server.secret_key)
-    env.setenv(prefix + "SECURE", "false")
+    for name, value in server.vault_env(store, bucket).items():
+        env.setenv(name, value)
 
 
 @pytest.fixture
