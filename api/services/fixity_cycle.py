@@ -32,7 +32,6 @@ from catalog import (
     ObjectInfo,
     copies_due_for_check,
     count_copies_overdue,
-    enqueue,
     get_object,
     list_copies,
     record_copy_check,
@@ -361,13 +360,12 @@ def run_cycle_slice(
                 skip_stores=down,
                 tally=tally,
             )
-            enqueue(
+            rt.enqueue(
                 session,
                 FIXITY_CYCLE,
                 nxt,
-                idempotency_key=f"{FIXITY_CYCLE}:{run}:{nxt.slice}",
+                key=f"{FIXITY_CYCLE}:{run}:{nxt.slice}",
                 actor=actor,
-                max_attempts=rt.settings.worker.max_attempts,
                 priority=FIXITY_PRIORITY,
             )
         else:

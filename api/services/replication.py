@@ -22,7 +22,6 @@ from api.services.runtime import Runtime
 from catalog import (
     CopyState,
     JobContext,
-    enqueue,
     list_copies,
     record_event,
     register,
@@ -89,13 +88,12 @@ def replicate_slice(
     with rt.db.write() as session:
         if len(object_ids) == SLICE:
             nxt = ReplicationPayload(run=run, after=object_ids[-1], tally=tally)
-            enqueue(
+            rt.enqueue(
                 session,
                 REPLICATION_RUN,
                 nxt,
-                idempotency_key=f"{REPLICATION_RUN}:{run}:{nxt.after}",
+                key=f"{REPLICATION_RUN}:{run}:{nxt.after}",
                 actor=actor,
-                max_attempts=rt.settings.worker.max_attempts,
                 priority=REPLICATION_PRIORITY,
             )
         else:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from api.services.vault import (
     KeyringStamp,
     build_vault,
@@ -91,11 +93,20 @@ class Runtime:
         return db
 
     def enqueue(
-        self, session: Any, kind: str, payload: Mapping[str, Any], *, key: str, actor: str
+        self,
+        session: Any,
+        kind: str,
+        payload: Mapping[str, Any] | BaseModel,
+        *,
+        key: str,
+        actor: str,
+        priority: int = 100,
     ) -> JobInfo:
         """Queue a job in the caller's transaction with the configured retry budget.
 
         Services enqueue through here so that ``worker.max_attempts`` applies to every job.
+
+        :param priority: lower runs first (``catalog.enqueue``'s default, 100).
         """
         return enqueue(
             session,
@@ -104,6 +115,7 @@ class Runtime:
             idempotency_key=key,
             actor=actor,
             max_attempts=self.settings.worker.max_attempts,
+            priority=priority,
         )
 
     def close(self) -> None:
