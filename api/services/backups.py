@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from api.services.runtime import Runtime
+from api.services.runtime import Runtime, job_runtime, worker_actor
 from backup import SnapshotManifest, prune_snapshots, snapshot_ids, take_snapshot
 from catalog import JobContext, record_event, register
 from dangan import __version__
@@ -107,6 +107,4 @@ def list_backups(rt: Runtime) -> list[str]:
 @register(BACKUP_CATALOG, BackupPayload)
 def backup_catalog(ctx: JobContext[Any], payload: BackupPayload) -> None:
     """Take a catalog backup (the scheduler queues this; a retry takes a fresh one)."""
-    if not isinstance(ctx.services, Runtime):
-        raise TypeError("backup jobs need the api Runtime as the worker's services")
-    run_backup(ctx.services, actor=f"worker:{ctx.worker_id}"[:64])
+    run_backup(job_runtime(ctx, "backup"), actor=worker_actor(ctx))

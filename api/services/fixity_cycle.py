@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.services.fixity import CopyProblem, verify_catalog_copy
 from api.services.jobs import restore_copies
-from api.services.runtime import Runtime
+from api.services.runtime import Runtime, job_runtime, worker_actor
 from catalog import (
     STORES,
     CheckResult,
@@ -388,13 +388,8 @@ def run_cycle_slice(
     return report
 
 
-def _actor(ctx: JobContext[Any]) -> str:
-    return f"worker:{ctx.worker_id}"[:64]
-
-
 @register(FIXITY_CYCLE, FixityCyclePayload)
 def fixity_cycle(ctx: JobContext[Any], payload: FixityCyclePayload) -> None:
     """One slice of the fixity cycle (see :func:`run_cycle_slice`)."""
-    if not isinstance(ctx.services, Runtime):
-        raise TypeError("fixity jobs need the api Runtime as the worker's services")
-    run_cycle_slice(ctx.services, payload, job_id=ctx.job.id, actor=_actor(ctx))
+    rt = job_runtime(ctx, "fixity")
+    run_cycle_slice(rt, payload, job_id=ctx.job.id, actor=worker_actor(ctx))

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.services.runtime import Runtime
+from api.services.runtime import Runtime, job_runtime, worker_actor
 from api.services.sidecars import sidecar_body
 from api.services.vault import load_configured_keyring
 from catalog import (
@@ -90,16 +90,6 @@ class RewrapPayload(BaseModel):
     limit: int = Field(default=REWRAP_SLICE, ge=1, le=5000)
 
 
-def _worker_actor(ctx: JobContext[Any]) -> str:
-    return f"worker:{ctx.worker_id}"[:64]
-
-
-def _runtime(ctx: JobContext[Any]) -> Runtime:
-    if not isinstance(ctx.services, Runtime):
-        raise TypeError("vault jobs need the api Runtime as the worker's services")
-    return ctx.services
-
-
 # --- copies -----------------------------------------------------------------------------------
 
 
@@ -151,9 +141,9 @@ def restore_copies(rt: Runtime, object_id: str, *, actor: str) -> list[str]:
 
 
 def _restore_handler(ctx: JobContext[Any], payload: ObjectPayload) -> None:
-    rt = _runtime(ctx)
+    rt = job_runtime(ctx, "vault")
     try:
-        restore_copies(rt, payload.object_id, actor=_worker_actor(ctx))
+        restore_copies(rt, payload.object_id, actor=worker_actor(ctx))
     except NotFoundError:
         return  # the object was disposed of meanwhile: nothing is owed
 
@@ -322,7 +312,7 @@ def discard_on_error(vault: Vault, object_id: str) -> Iterator[None]:
 def store_sidecar(ctx: JobContext[Any], payload: RecordPayload) -> None:
     """Write the record's metadata sidecar unless it has one."""
     try:
-        write_sidecar(_runtime(ctx), payload.archive_code, actor=_worker_actor(ctx))
+        write_sidecar(job_runtime(ctx, "vault"), payload.archive_code, actor=worker_actor(ctx))
     except NotFoundError:
         return  # disposed of meanwhile
 
@@ -391,11 +381,11 @@ def rewrap_keys(ctx: JobContext[Any], payload: RewrapPayload) -> None:
     The keyring is read afresh (a worker may predate the rotation). Until the rotated keyring
     is visible to this worker the job fails and is retried.
     """
-    rt = _runtime(ctx)
+    rt = job_runtime(ctx, "vault")
     keyring = load_configured_keyring(rt.settings)
     if keyring.current.id != payload.key_id:
         raise KeyringError(f"keyring key {payload.key_id} is not this worker's current key")
-    actor = _worker_actor(ctx)
+    actor = worker_actor(ctx)
     done, cursor = rewrap_slice(rt, keyring, after=payload.after, limit=payload.limit, actor=actor)
     with rt.db.write() as session:
         record_event(

@@ -38,7 +38,7 @@ from api.services.jobs import (
     written,
 )
 from api.services.reading import mark_bad_copy
-from api.services.runtime import Runtime
+from api.services.runtime import Runtime, job_runtime, worker_actor
 from api.services.vault import load_configured_keyring
 from catalog import (
     JobContext,
@@ -120,16 +120,6 @@ class PagePayload(BaseModel):
     page: int = Field(ge=1)
 
 
-def _runtime(ctx: JobContext[Any]) -> Runtime:
-    if not isinstance(ctx.services, Runtime):
-        raise TypeError("pipeline jobs need the api Runtime as the worker's services")
-    return ctx.services
-
-
-def _actor(ctx: JobContext[Any]) -> str:
-    return f"worker:{ctx.worker_id}"[:64]
-
-
 def _live_record(rt: Runtime, archive_code: str) -> tuple[RecordInfo, list[PageInfo]] | None:
     """The record a job is about and its pages; ``None`` once it is disposed of (or gone):
     there is nothing left to read or index, and the job ends quietly."""
@@ -206,8 +196,8 @@ def _store(rt: Runtime, chunks: Iterator[bytes] | list[bytes]) -> tuple[str, Wri
 @register(OCR_RASTERIZE, RecordPayload)
 def rasterize(ctx: JobContext[Any], payload: RecordPayload) -> None:
     """Count the record's pages, create them, and queue the reading of each pending one."""
-    rt = _runtime(ctx)
-    actor = _actor(ctx)
+    rt = job_runtime(ctx, "pipeline")
+    actor = worker_actor(ctx)
     found = _live_record(rt, payload.archive_code)
     if found is None:
         return
@@ -251,8 +241,8 @@ def _queue_assemble(rt: Runtime, session: Any, record: RecordInfo, *, actor: str
 def read_one_page(ctx: JobContext[Any], payload: PagePayload) -> None:
     """Read one page and store its result encrypted; on its last attempt a page that keeps
     failing is marked failed instead (the record is flagged for review, never stuck)."""
-    rt = _runtime(ctx)
-    actor = _actor(ctx)
+    rt = job_runtime(ctx, "pipeline")
+    actor = worker_actor(ctx)
     found = _live_record(rt, payload.archive_code)
     if found is None:
         return
@@ -397,8 +387,8 @@ def assemble(ctx: JobContext[Any], payload: RecordPayload) -> None:
 
     The per-page results are destroyed once the OCR text that carries them is recorded.
     """
-    rt = _runtime(ctx)
-    actor = _actor(ctx)
+    rt = job_runtime(ctx, "pipeline")
+    actor = worker_actor(ctx)
     found = _live_record(rt, payload.archive_code)
     if found is None:
         return
@@ -534,8 +524,8 @@ def index_document(rt: Runtime, record: RecordInfo, *, actor: str) -> IndexDoc:
 @register(INDEX_RECORD, RecordPayload)
 def index_record(ctx: JobContext[Any], payload: RecordPayload) -> None:
     """Put the record into the search index; its pipeline is then done."""
-    rt = _runtime(ctx)
-    actor = _actor(ctx)
+    rt = job_runtime(ctx, "pipeline")
+    actor = worker_actor(ctx)
     found = _live_record(rt, payload.archive_code)
     if found is None:
         return

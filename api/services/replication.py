@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.services.jobs import restore_copies
-from api.services.runtime import Runtime
+from api.services.runtime import Runtime, job_runtime, worker_actor
 from catalog import (
     CopyState,
     JobContext,
@@ -114,6 +114,5 @@ def replicate_slice(
 @register(REPLICATION_RUN, ReplicationPayload)
 def replication_run(ctx: JobContext[Any], payload: ReplicationPayload) -> None:
     """One slice of the replication sweep (see :func:`replicate_slice`)."""
-    if not isinstance(ctx.services, Runtime):
-        raise TypeError("replication jobs need the api Runtime as the worker's services")
-    replicate_slice(ctx.services, payload, job_id=ctx.job.id, actor=f"worker:{ctx.worker_id}"[:64])
+    rt = job_runtime(ctx, "replication")
+    replicate_slice(rt, payload, job_id=ctx.job.id, actor=worker_actor(ctx))

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from api.services.disposal import DestroyReport, certify_tombstones, destroy_record_content
 from api.services.keys import ensure_signing_key
-from api.services.runtime import Runtime
+from api.services.runtime import Runtime, worker_actor
 from catalog import (
     Action,
     CertificateInfo,
@@ -317,7 +317,7 @@ class RetentionScanPayload(BaseModel):
 def retention_scan(ctx: JobContext[Any], payload: RetentionScanPayload) -> None:
     """The daily retention run: propose what is due, finish interrupted disposals."""
     rt: Runtime = ctx.services
-    run_retention(rt, actor=f"worker:{ctx.worker_id}"[:64])
+    run_retention(rt, actor=worker_actor(ctx))
 
 
 def proposals(

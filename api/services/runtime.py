@@ -15,13 +15,13 @@ from api.services.vault import (
     keyring_stamp,
     load_configured_keyring,
 )
-from catalog import Database, JobInfo, enqueue, open_database
+from catalog import Database, JobContext, JobInfo, enqueue, open_database
 from dangan.config import Settings
 from dangan.errors import StoreUnavailableError
 from indexer import SearchIndex
 from vault import Vault
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "job_runtime", "worker_actor"]
 
 
 @dataclass
@@ -122,3 +122,18 @@ class Runtime:
         if self._db is not None:
             self._db.dispose()
             self._db = None
+
+
+def job_runtime(ctx: JobContext[Any], jobs: str) -> Runtime:
+    """The :class:`Runtime` a worker runs ``jobs`` (``"vault"``, ``"pipeline"``, ...) with.
+
+    :raises TypeError: the worker was started with other services.
+    """
+    if not isinstance(ctx.services, Runtime):
+        raise TypeError(f"{jobs} jobs need the api Runtime as the worker's services")
+    return ctx.services
+
+
+def worker_actor(ctx: JobContext[Any]) -> str:
+    """The audit actor for what a worker does (the column holds 64 characters)."""
+    return f"worker:{ctx.worker_id}"[:64]
