@@ -26,7 +26,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Iterator
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -134,6 +134,23 @@ def _live_record(rt: Runtime, archive_code: str) -> tuple[RecordInfo, list[PageI
     return record, pages
 
 
+class _JobRecord(NamedTuple):
+    rt: Runtime
+    actor: str
+    record: RecordInfo
+    pages: list[PageInfo]
+
+
+def _job_record(ctx: JobContext[Any], archive_code: str) -> _JobRecord | None:
+    """What every pipeline job starts from: its runtime, its audit actor, and the live record
+    with its pages (``None`` once the record is disposed of or gone)."""
+    rt = job_runtime(ctx, "pipeline")
+    found = _live_record(rt, archive_code)
+    if found is None:
+        return None
+    return _JobRecord(rt, worker_actor(ctx), *found)
+
+
 # --- reading what the vault holds -------------------------------------------------------------
 
 
@@ -196,12 +213,10 @@ def _store(rt: Runtime, chunks: Iterator[bytes] | list[bytes]) -> tuple[str, Wri
 @register(OCR_RASTERIZE, RecordPayload)
 def rasterize(ctx: JobContext[Any], payload: RecordPayload) -> None:
     """Count the record's pages, create them, and queue the reading of each pending one."""
-    rt = job_runtime(ctx, "pipeline")
-    actor = worker_actor(ctx)
-    found = _live_record(rt, payload.archive_code)
-    if found is None:
+    job = _job_record(ctx, payload.archive_code)
+    if job is None:
         return
-    record, pages = found
+    rt, actor, record, pages = job
     if not pages:
         data, media_type = _original(rt, record, actor=actor)
         count = page_count(data, media_type)
@@ -241,12 +256,10 @@ def _queue_assemble(rt: Runtime, session: Any, record: RecordInfo, *, actor: str
 def read_one_page(ctx: JobContext[Any], payload: PagePayload) -> None:
     """Read one page and store its result encrypted; on its last attempt a page that keeps
     failing is marked failed instead (the record is flagged for review, never stuck)."""
-    rt = job_runtime(ctx, "pipeline")
-    actor = worker_actor(ctx)
-    found = _live_record(rt, payload.archive_code)
-    if found is None:
+    job = _job_record(ctx, payload.archive_code)
+    if job is None:
         return
-    record, pages = found
+    rt, actor, record, pages = job
     page = next((p for p in pages if p.number == payload.page), None)
     if page is None or page.state is not PageState.pending:
         return
@@ -387,12 +400,10 @@ def assemble(ctx: JobContext[Any], payload: RecordPayload) -> None:
 
     The per-page results are destroyed once the OCR text that carries them is recorded.
     """
-    rt = job_runtime(ctx, "pipeline")
-    actor = worker_actor(ctx)
-    found = _live_record(rt, payload.archive_code)
-    if found is None:
+    job = _job_record(ctx, payload.archive_code)
+    if job is None:
         return
-    record, pages = found
+    rt, actor, record, pages = job
     with rt.db.read() as session:
         objects = objects_of_record(session, record.id)
     if any(p.state is PageState.pending for p in pages):
@@ -524,12 +535,10 @@ def index_document(rt: Runtime, record: RecordInfo, *, actor: str) -> IndexDoc:
 @register(INDEX_RECORD, RecordPayload)
 def index_record(ctx: JobContext[Any], payload: RecordPayload) -> None:
     """Put the record into the search index; its pipeline is then done."""
-    rt = job_runtime(ctx, "pipeline")
-    actor = worker_actor(ctx)
-    found = _live_record(rt, payload.archive_code)
-    if found is None:
+    job = _job_record(ctx, payload.archive_code)
+    if job is None:
         return
-    record, _pages = found
+    rt, actor, record, _pages = job
     rt.index.add([index_document(rt, record, actor=actor)])
     with rt.db.write() as session:
         finish_pipeline(session, record.id, actor=actor, archive_code=record.archive_code)
