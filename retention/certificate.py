@@ -66,6 +66,20 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _from_b64(text: str | bytes) -> bytes:
+    """Base64 decoded, accepting only the one canonical spelling: a character that differs
+    only in unused padding bits would decode to the same bytes, and an edited certificate
+    must never verify.
+
+    :raises ValueError: not base64, or not its canonical form.
+    """
+    raw = text.encode("ascii") if isinstance(text, str) else text
+    data = base64.b64decode(raw, validate=True)
+    if base64.b64encode(data) != raw:
+        raise ValueError("not canonical base64")
+    return data
+
+
 def sign_certificate(body: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
     """The certificate: ``body`` with format, version and a ``signature`` by ``key``.
 
@@ -128,8 +142,8 @@ def _verify_json(data: bytes, trusted: Sequence[bytes]) -> tuple[dict[str, Any],
     ):
         raise CorruptDataError("the certificate's signature is malformed")
     try:
-        public = base64.b64decode(sig["public_key"], validate=True)
-        value = base64.b64decode(sig["value"], validate=True)
+        public = _from_b64(sig["public_key"])
+        value = _from_b64(sig["value"])
         named = sig["key_id"]
     except (KeyError, TypeError, ValueError, binascii.Error):
         raise CorruptDataError("the certificate's signature is malformed") from None
@@ -173,7 +187,7 @@ def _verify_pdf(data: bytes, trusted: Sequence[bytes]) -> VerifiedCertificate:
     if not line.endswith(b"\n") or b"\n" in line[:-1]:
         raise CorruptDataError("the PDF was changed after its signature")
     try:
-        value = base64.b64decode(line[:-1], validate=True)
+        value = _from_b64(line[:-1])
     except (binascii.Error, ValueError):
         raise CorruptDataError("the PDF's signature is malformed") from None
     embedded = _attachment(body)
