@@ -24,6 +24,7 @@ from dangan.errors import ConfigError
 
 __all__ = [
     "BackupSettings",
+    "CheckSettings",
     "DatabaseSettings",
     "FixitySettings",
     "IntakeSettings",
@@ -156,6 +157,26 @@ class BackupSettings(_Section):
     )
 
 
+class CheckSettings(_Section):
+    """The four-property check (四性检测, docs/standards.md, DA/T 70-2018)."""
+
+    required_fields: list[str] = Field(
+        default_factory=lambda: ["title", "paper_location"],
+        description="fields every record must fill in",
+    )
+    no_student_types: list[str] = Field(
+        default_factory=lambda: ["会议纪要", "合同"],
+        description="business types whose records name no student (no number or name needed)",
+    )
+    stale_temp_minutes: int = Field(
+        default=60, ge=1, description="an intake temp directory older than this is left over"
+    )
+    interval_days: int = Field(
+        default=7, ge=1, description="how often the whole archive is checked"
+    )
+    keep_reports: int = Field(default=12, ge=1, description="scheduled reports kept")
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Reads the TOML file named by ``--config`` or ``DANGAN_CONFIG``."""
 
@@ -200,6 +221,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     fixity: FixitySettings = Field(default_factory=FixitySettings)
+    check: CheckSettings = Field(default_factory=CheckSettings)
     require_services: bool = False
 
     _config_file: ClassVar[Path | None] = None
