@@ -86,6 +86,7 @@ class Action(StrEnum):
     audit_verify = "audit.verify"
     sampling_run = "sampling.run"
     fixity_run = "fixity.run"
+    check_run = "check.run"
     repair_run = "repair.run"
     retention_run = "retention.run"
     backup_run = "backup.run"
@@ -229,6 +230,8 @@ _SYSTEM_ROWS: Final[tuple[_Row, ...]] = (
      "draw the quarterly sample and read its report"),
     (Action.fixity_run,           _NO,  _NO,  _YES, _YES, _YES,
      "check the copies' fixity; shows hashes and states, never content"),
+    (Action.check_run,            _NO,  _YES, _YES, _YES, _YES,
+     "run the four-property check (四性检测); shows findings and figures, never content"),
     (Action.repair_run,           _NO,  _NO,  _YES, _NO,  _YES,
      "repair or re-replicate a copy from the good one"),
     (Action.retention_run,        _NO,  _NO,  _YES, _NO,  _YES,

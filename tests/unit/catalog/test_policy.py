@@ -78,6 +78,7 @@ SYSTEM_EXPECTED: dict[str, tuple[str, str, str, str, str]] = {
     "audit.verify":                 ("-",  "-",       "y",     "y",    "y"),
     "sampling.run":                 ("-",  "-",       "y",     "y",    "-"),
     "fixity.run":                   ("-",  "-",       "y",     "y",    "y"),
+    "check.run":                    ("-",  "y",       "y",     "y",    "y"),
     "repair.run":                   ("-",  "-",       "y",     "-",    "y"),
     "retention.run":                ("-",  "-",       "y",     "-",    "y"),
     "backup.run":                   ("-",  "-",       "-",     "-",    "y"),
