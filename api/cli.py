@@ -845,6 +845,7 @@ def main(argv: list[str] | None = None) -> None:
 
 # `dangan status`, `search` and `index` live beside this module and attach to `cli` on import.
 from api import cli_backup as cli_backup  # noqa: E402
+from api import cli_check as cli_check  # noqa: E402
 from api import cli_fixity as cli_fixity  # noqa: E402
 from api import cli_retention as cli_retention  # noqa: E402
 from api import cli_search as cli_search  # noqa: E402
