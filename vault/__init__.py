@@ -10,6 +10,8 @@ calls :meth:`Vault.write`, :meth:`Vault.read`, :meth:`Vault.verify_copy`,
 :meth:`Vault.repair_copy`, :meth:`Vault.delete_object`, and :func:`rewrap` after
 :meth:`Keyring.rotate`. :meth:`Vault.write_sealed` / :meth:`Vault.read_sealed` keep objects
 that carry their own wrapped key (record sidecars), readable from the stores and keyring alone.
+:func:`suite_for` names the cipher and digest new objects are written in (AES-256-GCM or
+SM4-GCM, SHA-256 or SM3); every object records its own, so reading needs no choice.
 """
 
 from vault.backends import (
@@ -44,13 +46,31 @@ from vault.stream import (
     encrypt,
     rewrap,
 )
+from vault.suites import (
+    CIPHERS,
+    DEFAULT_SUITE,
+    DIGESTS,
+    SUITES,
+    CipherName,
+    DigestName,
+    Suite,
+    check_digest,
+    new_hash,
+    suite_for,
+)
 
 __all__ = [
     "CHUNK",
+    "CIPHERS",
+    "DEFAULT_SUITE",
+    "DIGESTS",
     "MAGIC_SEALED",
     "STORES",
+    "SUITES",
     "Backend",
+    "CipherName",
     "CopyStatus",
+    "DigestName",
     "EncryptedObject",
     "Encryption",
     "FsBackend",
@@ -63,9 +83,11 @@ __all__ = [
     "SigningKey",
     "StoreName",
     "StoredObject",
+    "Suite",
     "Vault",
     "WrappedKey",
     "WriteResult",
+    "check_digest",
     "check_object_id",
     "check_wrapped_key",
     "ciphertext_size",
@@ -75,8 +97,10 @@ __all__ = [
     "is_sealed",
     "keyring_from_b64",
     "load_keyring",
+    "new_hash",
     "new_object_id",
     "read_back",
     "rewrap",
     "signing_key_id",
+    "suite_for",
 ]

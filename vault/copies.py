@@ -2,7 +2,8 @@
 
 :class:`Vault` encrypts an object once and feeds the ciphertext to the ``primary`` and the
 ``replica`` store at the same time (``vault.fanout``: a thread per store, bounded queues,
-flat memory), then reads each copy back and checks its size and SHA-256. It reports per
+flat memory), then reads each copy back and checks its size and digest (SHA-256, or SM3 for
+an object whose cipher suite digests with it: ``vault.suites``). It reports per
 store what happened and leaves the decision (``archived`` or ``under_replicated``, which
 job to queue, which audit event to write) to the caller, who also keeps the wrapped data key
 and the hashes. A read takes the primary and falls back to the replica on any error or mismatch,
@@ -37,7 +38,15 @@ from vault.fanout import check_copy, write_copies
 from vault.ids import check_object_id
 from vault.keyring import Keyring
 from vault.sealed import open_stored, sealed_prefix, stored_head_size
-from vault.stream import CHUNK, Encryption, WrappedKey, check_wrapped_key, encrypt
+from vault.stream import (
+    CHUNK,
+    Encryption,
+    WrappedKey,
+    check_wrapped_key,
+    default_suite,
+    encrypt,
+)
+from vault.suites import DigestName, Suite, check_digest
 
 __all__ = [
     "STORES",
@@ -54,6 +63,7 @@ StoreName = Literal["primary", "replica"]
 STORES: Final[tuple[StoreName, StoreName]] = ("primary", "replica")
 # Errors that mean "this copy is bad or out of reach", as opposed to a keyring problem or a bug.
 _COPY_ERRORS = (CorruptDataError, NotFoundError, StoreUnavailableError)
+_NAMES: Final[dict[str, str]] = {"sha256": "SHA-256", "sm3": "SM3"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,9 @@ class WriteResult:
     ciphertext_size: int
     ciphertext_sha256: str
     copies: dict[str, CopyStatus]
+    algorithm: DigestName = "sha256"
+    """The digest of ``plaintext_sha256``, ``ciphertext_sha256`` and each copy's hash: the
+    object's suite's; keep it with them."""
 
     @property
     def is_under_replicated(self) -> bool:
@@ -110,6 +123,9 @@ class ObjectReader(Iterator[bytes]):
     def __init__(self) -> None:
         self.served_from: str | None = None
         self.bad_copies: list[CopyStatus] = []
+        #: The cipher suite the serving copy's header names (``None`` until it is read);
+        #: once the read has ended without an error, the one its bytes were checked with.
+        self.suite: Suite | None = None
         self._pieces: Iterator[bytes] = iter(())
 
     def __next__(self) -> bytes:
@@ -138,15 +154,37 @@ class Vault:
 
     :param keyring: needed to write and read; keyless work (:meth:`verify_copy` without a
         wrapped key, :meth:`repair_copy`, :meth:`delete_object`) runs without one.
+    :param suite: the cipher and digest new objects are written in; ``None`` is the stream's
+        default (AES-256-GCM with SHA-256). Reading takes each object's suite from its header.
     """
 
-    def __init__(self, primary: Backend, replica: Backend, keyring: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        primary: Backend,
+        replica: Backend,
+        keyring: Keyring | None = None,
+        *,
+        suite: Suite | None = None,
+    ) -> None:
         self.stores: dict[str, Backend] = {"primary": primary, "replica": replica}
         self.keyring = keyring
+        self.suite = suite
 
     def __repr__(self) -> str:
         names = ", ".join(f"{n}={b.name!r}" for n, b in self.stores.items())
         return f"Vault({names})"
+
+    @property
+    def write_suite(self) -> Suite:
+        """The suite new objects are written in."""
+        return default_suite() if self.suite is None else self.suite
+
+    def _digest(self, algorithm: str | None) -> DigestName:
+        """The digest a caller's hashes are in: as named, else the one this vault writes.
+
+        :raises InvalidInputError: a digest the vault does not know.
+        """
+        return self.write_suite.digest if algorithm is None else check_digest(algorithm)
 
     def _keyring(self) -> Keyring:
         if self.keyring is None:
@@ -177,7 +215,9 @@ class Vault:
             is left behind.
         :raises KeyringError: no keyring, or it has no current key.
         """
-        encryption = encrypt(object_id, chunks, self._keyring(), segment_size=segment_size)
+        encryption = encrypt(
+            object_id, chunks, self._keyring(), segment_size=segment_size, suite=self.suite
+        )
         return self._store_encrypted(object_id, encryption, b"")
 
     def write_sealed(
@@ -195,7 +235,9 @@ class Vault:
         :raises StoreUnavailableError: neither copy could be written and verified.
         :raises KeyringError: no keyring, or it has no current key.
         """
-        encryption = encrypt(object_id, chunks, self._keyring(), segment_size=segment_size)
+        encryption = encrypt(
+            object_id, chunks, self._keyring(), segment_size=segment_size, suite=self.suite
+        )
         return self._store_encrypted(object_id, encryption, sealed_prefix(encryption.wrapped_key))
 
     def _store_encrypted(
@@ -204,7 +246,12 @@ class Vault:
         """Feed ``prefix`` and the ciphertext to both stores, verify and report each copy."""
         started = time.monotonic()
         pieces = chain([prefix], encryption) if prefix else encryption
-        outcomes = write_copies(object_id, pieces, {n: self.stores[n] for n in STORES})
+        outcomes = write_copies(
+            object_id,
+            pieces,
+            {n: self.stores[n] for n in STORES},
+            algorithm=encryption.suite.digest,
+        )
         # Only a store whose put completed holds anything of this write; a put that raised
         # replaced nothing (puts are atomic), so what that store holds under the id (an
         # earlier version, when an id is written again) is left alone.
@@ -264,6 +311,7 @@ class Vault:
             ciphertext_size=len(prefix) + result.ciphertext_size,
             ciphertext_sha256=str(good[0].sha256),
             copies=copies,
+            algorithm=result.algorithm,
         )
 
     def _discard(self, object_id: str, stores: Iterable[str]) -> None:
@@ -295,6 +343,7 @@ class Vault:
         *,
         plaintext_sha256: str | None = None,
         ciphertext_sha256: str | None = None,
+        algorithm: str | None = None,
         on_bad_copy: Callable[[CopyStatus], None] | None = None,
     ) -> ObjectReader:
         """Decrypt an object from the primary, falling back to the replica.
@@ -309,6 +358,8 @@ class Vault:
 
         :param plaintext_sha256: the catalog's plaintext hash, checked at the end.
         :param ciphertext_sha256: the catalog's hash of the stored bytes, checked per copy.
+        :param algorithm: the digest both hashes are in: the object's, as the catalog records
+            it; ``None`` is :attr:`write_suite`'s, right only for an object written in it.
         :raises KeyringError: now, if the wrapping key is not in the keyring.
         :raises CorruptDataError: now, if the wrapped key is another object's or does not
             open; while iterating, if both copies are corrupt.
@@ -319,7 +370,12 @@ class Vault:
         check_object_id(object_id)
         check_wrapped_key(object_id, wrapped_key, keyring)  # a keyring fault is no bad copy
         return self._read(
-            object_id, keyring, wrapped_key, plaintext_sha256, ciphertext_sha256, on_bad_copy
+            object_id,
+            keyring,
+            wrapped_key,
+            plaintext_sha256,
+            (ciphertext_sha256, self._digest(algorithm)),
+            on_bad_copy,
         )
 
     def read_sealed(
@@ -327,6 +383,7 @@ class Vault:
         object_id: str,
         *,
         ciphertext_sha256: str | None = None,
+        algorithm: str | None = None,
         on_bad_copy: Callable[[CopyStatus], None] | None = None,
     ) -> ObjectReader:
         """Decrypt a sealed object (:meth:`write_sealed`) with the wrapped key it carries.
@@ -346,7 +403,14 @@ class Vault:
         """
         keyring = self._keyring()
         check_object_id(object_id)
-        return self._read(object_id, keyring, None, None, ciphertext_sha256, on_bad_copy)
+        return self._read(
+            object_id,
+            keyring,
+            None,
+            None,
+            (ciphertext_sha256, self._digest(algorithm)),
+            on_bad_copy,
+        )
 
     def _read(
         self,
@@ -354,10 +418,11 @@ class Vault:
         keyring: Keyring,
         wrapped_key: WrappedKey | None,
         plaintext_sha256: str | None,
-        ciphertext_sha256: str | None,
+        ciphertext: tuple[str | None, DigestName],
         on_bad_copy: Callable[[CopyStatus], None] | None,
     ) -> ObjectReader:
         reader = ObjectReader()
+        ciphertext_sha256, algorithm = ciphertext
 
         def report(store: str, error: DanganError) -> None:
             status = CopyStatus(store, False, error=error)
@@ -374,11 +439,16 @@ class Vault:
             if on_bad_copy is not None:
                 on_bad_copy(status)
 
+        def note_suite(suite: Suite) -> None:
+            reader.suite = suite
+
         def serve() -> Iterator[bytes]:
             served = 0
             head = bytearray()  # the head of the copy that served the pieces so far
             for name in STORES:
-                source = _stored_bytes(self.stores[name], name, object_id, ciphertext_sha256)
+                source = _stored_bytes(
+                    self.stores[name], name, object_id, ciphertext_sha256, algorithm
+                )
                 try:
                     stream: Iterator[bytes]
                     if served and ciphertext_sha256 is None:
@@ -404,6 +474,7 @@ class Vault:
                         keyring,
                         wrapped_key=wrapped_key,
                         plaintext_sha256=plaintext_sha256,
+                        on_suite=note_suite,
                     )
                     reader.served_from = name
                     skip = served  # the pieces this copy repeats of the one before
@@ -438,8 +509,12 @@ class Vault:
         ciphertext_sha256: str,
         wrapped_key: WrappedKey | None = None,
         plaintext_sha256: str | None = None,
+        algorithm: str | None = None,
     ) -> CopyStatus:
-        """Check one copy against the catalog: size and ciphertext SHA-256, keyless.
+        """Check one copy against the catalog: size and ciphertext digest, keyless.
+
+        ``algorithm`` is the digest the catalog's hashes are in (the object's; ``None``:
+        :attr:`write_suite`'s).
 
         Given ``wrapped_key`` (deep check), it also decrypts the copy in the same pass and
         checks every tag and the plaintext hash. A missing or corrupt copy is a finding,
@@ -459,7 +534,9 @@ class Vault:
                 raise CorruptDataError(
                     f"object {object_id} in {store}: {stated} bytes, {size} expected"
                 )
-            source = _stored_bytes(backend, store, object_id, ciphertext_sha256)
+            source = _stored_bytes(
+                backend, store, object_id, ciphertext_sha256, self._digest(algorithm)
+            )
             try:
                 pieces: Iterator[bytes] = source
                 if wrapped_key is not None and keyring is not None:
@@ -480,12 +557,19 @@ class Vault:
         return CopyStatus(store, True, size, ciphertext_sha256)
 
     def repair_copy(
-        self, object_id: str, from_store: str, to_store: str, expected_sha256: str
+        self,
+        object_id: str,
+        from_store: str,
+        to_store: str,
+        expected_sha256: str,
+        *,
+        algorithm: str | None = None,
     ) -> CopyStatus:
         """Replace the copy in ``to_store`` with the one in ``from_store``, keylessly.
 
-        The source is hashed as it streams and must match ``expected_sha256`` (the catalog's)
-        before the new copy is put in place; the new copy is then read back.
+        The source is hashed (with ``algorithm``, the object's digest) as it streams and must
+        match ``expected_sha256`` (the catalog's) before the new copy is put in place; the new
+        copy is then read back.
 
         :raises CorruptDataError: the source copy is bad too; ``to_store`` is left as it was.
         :raises NotFoundError: the source copy is missing.
@@ -494,9 +578,10 @@ class Vault:
         source_backend, target = self._store(from_store), self._store(to_store)
         if from_store == to_store:
             raise ValueError("a copy is repaired from the other store")
-        source = _stored_bytes(source_backend, from_store, object_id, expected_sha256)
+        digest = self._digest(algorithm)
+        source = _stored_bytes(source_backend, from_store, object_id, expected_sha256, digest)
         try:
-            stored = target.put(object_id, source)
+            stored = target.put(object_id, source, algorithm=digest)
         finally:
             source.close()
         check_copy(target, to_store, object_id, stored)
@@ -561,12 +646,17 @@ def _read_start(source: Iterator[bytes], n: int) -> bytes:
 
 
 def _stored_bytes(
-    backend: Backend, store: str, object_id: str, expected_sha256: str | None
+    backend: Backend,
+    store: str,
+    object_id: str,
+    expected_sha256: str | None,
+    algorithm: DigestName = "sha256",
 ) -> Generator[bytes, None, None]:
-    """One copy's bytes; with ``expected_sha256``, hashed as they pass, and a differing hash
+    """One copy's bytes; with ``expected_sha256``, hashed (``algorithm``) as they pass, and a
+    differing hash
     raises at the end, before the consumer sees the stream end. The store is opened at the
     first ``next`` and released on ``close()``."""
-    tally = Tally() if expected_sha256 is not None else None
+    tally = Tally(algorithm) if expected_sha256 is not None else None
     with backend.open(object_id) as stream:
         for chunk in stream:
             if tally is not None:
@@ -577,7 +667,8 @@ def _stored_bytes(
         return
     if not hmac.compare_digest(tally.result().sha256, expected_sha256):
         raise CorruptDataError(
-            f"object {object_id} in {store}: the ciphertext SHA-256 differs from the catalog's"
+            f"object {object_id} in {store}: the ciphertext {_NAMES[algorithm]} differs from "
+            "the catalog's"
         )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from dangan.errors import CorruptDataError
 from vault.backends.base import Backend, StoredObject, read_back
+from vault.suites import DigestName
 
 __all__ = ["QUEUE_DEPTH", "CopyOutcome", "check_copy", "write_copies"]
 
@@ -40,9 +41,15 @@ class CopyOutcome:
 
 
 def write_copies(
-    object_id: str, pieces: Iterable[bytes], backends: Mapping[str, Backend]
+    object_id: str,
+    pieces: Iterable[bytes],
+    backends: Mapping[str, Backend],
+    *,
+    algorithm: DigestName = "sha256",
 ) -> dict[str, CopyOutcome]:
     """Store ``pieces`` as ``object_id`` in every backend concurrently, then read each back.
+
+    :param algorithm: the digest each store hashes with, and the copy is checked with.
 
     Returns, per store, the verified size and hash, or the exception that stopped it and
     whether the store's ``put`` had completed. Once every store has stopped, ``pieces`` is not
@@ -51,7 +58,7 @@ def write_copies(
     :raises: whatever iterating ``pieces`` raises, after every store has thrown its partial
         copy away.
     """
-    copiers = [_Copier(name, backend, object_id) for name, backend in backends.items()]
+    copiers = [_Copier(name, backend, object_id, algorithm) for name, backend in backends.items()]
     for copier in copiers:
         copier.start()
     try:
@@ -93,8 +100,9 @@ class _WriteAbandoned(Exception):  # noqa: N818 - a signal inside put(), never s
 class _Copier(threading.Thread):
     """Writes one copy from a bounded queue, then reads it back."""
 
-    def __init__(self, store: str, backend: Backend, object_id: str) -> None:
+    def __init__(self, store: str, backend: Backend, object_id: str, algorithm: DigestName) -> None:
         super().__init__(name=f"vault-copy-{store}", daemon=True)
+        self.algorithm: DigestName = algorithm
         self.store = store
         self.backend = backend
         self.object_id = object_id
@@ -129,7 +137,7 @@ class _Copier(threading.Thread):
 
     def run(self) -> None:
         try:
-            stored = self.backend.put(self.object_id, self._pieces())
+            stored = self.backend.put(self.object_id, self._pieces(), algorithm=self.algorithm)
             self.written = True
             self.stopped.set()
             check_copy(self.backend, self.store, self.object_id, stored)
@@ -141,12 +149,13 @@ class _Copier(threading.Thread):
 
 
 def check_copy(backend: Backend, store: str, object_id: str, expected: StoredObject) -> None:
-    """Read a copy back (its size as the store states it, then every byte) and compare."""
+    """Read a copy back (its size as the store states it, then every byte) and compare,
+    hashing with the digest ``expected`` is in."""
     size = backend.stat(object_id).size
     if size != expected.size:
         raise CorruptDataError(
             f"object {object_id} in {store}: {size} bytes stored, {expected.size} expected"
         )
-    back = read_back(backend, object_id)
+    back = read_back(backend, object_id, expected.algorithm)
     if back.size != expected.size or not hmac.compare_digest(back.sha256, expected.sha256):
         raise CorruptDataError(f"object {object_id} in {store}: the copy reads back differently")

@@ -11,7 +11,7 @@ This module only frames bytes: it never writes anywhere and never logs a key.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Final
 
@@ -19,11 +19,12 @@ from dangan.errors import CorruptDataError
 from vault.backends.base import Backend
 from vault.keyring import Keyring
 from vault.stream import HEADER_SIZE, WrappedKey, decrypt
+from vault.suites import Suite
 
 __all__ = ["MAGIC_SEALED", "is_sealed", "open_stored", "sealed_prefix", "stored_head_size"]
 
 # docs/vault-format.md, "Sealed objects". Differs from a plain object's first 8 bytes
-# (``DANGAN`` ‖ version 1 ‖ suite 1) at offset 6.
+# (``DANGAN`` ‖ version 1 ‖ suite 1 to 4) at offset 6.
 MAGIC_SEALED: Final = b"DANGANS1"
 _LENGTH = struct.Struct(">H")
 
@@ -76,6 +77,7 @@ def open_stored(
     *,
     wrapped_key: WrappedKey | None,
     plaintext_sha256: str | None = None,
+    on_suite: Callable[[Suite], None] | None = None,
 ) -> Iterator[bytes]:
     """Decrypt one copy's bytes, plain or sealed, lazily (nothing is read before ``next``).
 
@@ -114,5 +116,10 @@ def open_stored(
     rest = bytes(buf)
     buf.clear()
     yield from decrypt(
-        object_id, wrapped_key, chain([rest], source), keyring, plaintext_sha256=plaintext_sha256
+        object_id,
+        wrapped_key,
+        chain([rest], source),
+        keyring,
+        plaintext_sha256=plaintext_sha256,
+        on_suite=on_suite,
     )

@@ -7,7 +7,9 @@ touches content, and destroying the wrapped key makes every copy unreadable (cry
 Only a sealed object (``vault.sealed``) puts a copy of it in front of the stream. The content is
 sealed as AES-256-GCM segments with a STREAM nonce (random prefix ‖ counter ‖ last flag) and
 the header plus the object id as associated data, and ends with a sealed trailer holding the
-plaintext's SHA-256. The byte format is ``docs/vault-format.md``; every layout decision below
+plaintext's digest. The AEAD and the digest are the object's cipher suite (``vault.suites``:
+AES-256-GCM or SM4-GCM, SHA-256 or SM3), recorded in the header, so a reader needs no setting
+to open any object. The byte format is ``docs/vault-format.md``; every layout decision below
 points to its section there.
 
 Both directions are iterators over segments, so memory stays flat for any size. This module
@@ -19,21 +21,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 import secrets
 import struct
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from dangan.errors import CorruptDataError, InvalidInputError
 from vault.ids import check_object_id
 from vault.keyring import Keyring
+from vault.suites import DEFAULT_SUITE, SUITES, Aead, DigestName, Suite
 
 __all__ = [
     "CHUNK",
@@ -43,6 +44,7 @@ __all__ = [
     "check_wrapped_key",
     "ciphertext_size",
     "decrypt",
+    "default_suite",
     "encrypt",
     "rewrap",
 ]
@@ -53,7 +55,7 @@ CHUNK = 1 << 20
 # docs/vault-format.md, "Object header"
 MAGIC = b"DANGAN"
 VERSION = 1
-SUITE_AES256GCM_STREAM_SHA256 = 1
+SUITE_AES256GCM_STREAM_SHA256 = 1  # the others: vault.suites.SUITES, "Cipher suites"
 _HEADER = struct.Struct(">6sBBI7s")
 HEADER_SIZE = _HEADER.size  # 19
 NONCE_PREFIX_SIZE = 7
@@ -66,7 +68,8 @@ _LAST_COUNTER = 0xFFFFFFFF  # the counter is 32 bits; the trailer may use the la
 _DATA, _FINAL = b"\x00", b"\x01"  # docs/vault-format.md, "Segment nonce"
 
 # docs/vault-format.md, "Wrapped data key"
-DATA_KEY_SIZE = 32
+DATA_KEY_SIZE = 32  # AES-256; an SM4 object's data key has 16 bytes (Suite.key_size)
+_DATA_KEY_SIZES = (16, 32)
 WRAP_VERSION = 1
 WRAP_NONCE_SIZE = 12
 _WRAP_DOMAIN = b"DANGAN-WRAP"
@@ -74,12 +77,20 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class _DataKey:
-    """One object's 256-bit content key. It lives only in memory and never shows itself."""
+    """One object's content key (256 bits for AES, 128 for SM4). It lives only in memory and
+    never shows itself."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_material",)
 
     def __init__(self, material: bytes) -> None:
-        self._aead = AESGCM(material)
+        self._material = bytes(material)
+
+    def aead(self, suite: Suite) -> Aead:
+        """The suite's AEAD under this key.
+
+        :raises CorruptDataError: the key's size is not the suite's.
+        """
+        return suite.aead(self._material)
 
     def __repr__(self) -> str:
         return "DataKey(<hidden>)"
@@ -132,7 +143,7 @@ class WrappedKey:
             raise CorruptDataError("malformed wrapped data key") from None
         if len(key_id) != n or len(object_id) != m:
             raise CorruptDataError("malformed wrapped data key")
-        if len(rest) != WRAP_NONCE_SIZE + DATA_KEY_SIZE + TAG_SIZE:
+        if len(rest) not in (WRAP_NONCE_SIZE + n + TAG_SIZE for n in _DATA_KEY_SIZES):
             raise CorruptDataError("malformed wrapped data key")
         return cls(object_id, key_id, bytes(rest[:WRAP_NONCE_SIZE]), bytes(rest[WRAP_NONCE_SIZE:]))
 
@@ -172,7 +183,7 @@ def _unwrap_material(wrapped: WrappedKey, keyring: Keyring) -> bytes:
             f"the wrapped data key of object {wrapped.object_id} does not open "
             f"with keyring key {wrapped.key_id}"
         ) from None
-    if len(material) != DATA_KEY_SIZE:
+    if len(material) not in _DATA_KEY_SIZES:
         raise CorruptDataError(f"the data key of object {wrapped.object_id} has a wrong size")
     return material
 
@@ -233,6 +244,8 @@ class EncryptedObject:
     plaintext_size: int
     plaintext_sha256: str
     ciphertext_size: int
+    algorithm: DigestName = "sha256"
+    """The digest of ``plaintext_sha256`` (and of the stored bytes): the suite's."""
 
 
 class Encryption(Iterator[bytes]):
@@ -243,14 +256,20 @@ class Encryption(Iterator[bytes]):
     """
 
     def __init__(
-        self, object_id: str, chunks: Iterable[bytes], keyring: Keyring, segment_size: int
+        self,
+        object_id: str,
+        chunks: Iterable[bytes],
+        keyring: Keyring,
+        segment_size: int,
+        suite: Suite,
     ) -> None:
         self.object_id = check_object_id(object_id)
         if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
             raise InvalidInputError(
                 f"segment size must lie between {MIN_SEGMENT_SIZE} and {MAX_SEGMENT_SIZE}"
             )
-        material = secrets.token_bytes(DATA_KEY_SIZE)
+        self.suite = suite
+        material = secrets.token_bytes(suite.key_size)
         self._key = _DataKey(material)
         self.wrapped_key = _wrap(object_id, material, keyring)
         del material
@@ -277,11 +296,11 @@ class Encryption(Iterator[bytes]):
 
     def _run(self, chunks: Iterator[bytes]) -> Generator[bytes, None, None]:
         size = self._segment_size
-        aead = self._key._aead
+        aead = self._key.aead(self.suite)
         prefix = secrets.token_bytes(NONCE_PREFIX_SIZE)
-        header = _HEADER.pack(MAGIC, VERSION, SUITE_AES256GCM_STREAM_SHA256, size, prefix)
+        header = _HEADER.pack(MAGIC, VERSION, self.suite.id, size, prefix)
         ad = header + self.object_id.encode("ascii")  # docs/vault-format.md, "Associated data"
-        digest = hashlib.sha256()
+        digest = self.suite.new_hash()
         counter = 0
         plain_total = 0
         out_total = len(header)
@@ -321,21 +340,36 @@ class Encryption(Iterator[bytes]):
             plaintext_size=plain_total,
             plaintext_sha256=digest.hexdigest(),
             ciphertext_size=out_total,
+            algorithm=self.suite.digest,
         )
         yield trailer
 
 
+def default_suite() -> Suite:
+    """The suite :func:`encrypt` uses when given none: AES-256-GCM with SHA-256 (suite 1)."""
+    return DEFAULT_SUITE
+
+
 def encrypt(
-    object_id: str, chunks: Iterable[bytes], keyring: Keyring, *, segment_size: int = CHUNK
+    object_id: str,
+    chunks: Iterable[bytes],
+    keyring: Keyring,
+    *,
+    segment_size: int = CHUNK,
+    suite: Suite | None = None,
 ) -> Encryption:
     """Encrypt a stream of plaintext chunks (any sizes) as object ``object_id``.
 
     :param segment_size: plaintext bytes per segment; recorded in the header. Only tests
         should change it.
+    :param suite: the cipher and digest (``vault.suites``); ``None`` is this module's
+        :data:`DEFAULT_SUITE` (AES-256-GCM with SHA-256).
     :raises InvalidInputError: a malformed object id or segment size.
     :raises KeyringError: the keyring has no usable current key.
     """
-    return Encryption(object_id, chunks, keyring, segment_size)
+    return Encryption(
+        object_id, chunks, keyring, segment_size, default_suite() if suite is None else suite
+    )
 
 
 def decrypt(
@@ -345,6 +379,7 @@ def decrypt(
     keyring: Keyring,
     *,
     plaintext_sha256: str | None = None,
+    on_suite: Callable[[Suite], None] | None = None,
 ) -> Iterator[bytes]:
     """Decrypt a stored object, yielding its plaintext segment by segment.
 
@@ -356,19 +391,26 @@ def decrypt(
     still, **a consumer must treat any exception as "discard everything received"**.
 
     :param chunks: the stored bytes in any chunking; the caller closes its source.
-    :param plaintext_sha256: the hex SHA-256 the catalog expects, checked as well.
+    :param plaintext_sha256: the hex digest the catalog expects, checked as well, in the
+        digest of the object's suite (SHA-256 or SM3, as its header says).
+    :param on_suite: called with the object's suite once its header is read (before any
+        segment is authenticated: it says what the object claims, not that it holds up).
     :raises KeyringError: the wrapping key is not in the keyring.
     :raises CorruptDataError: the wrapped key does not open or belongs to another object.
     """
     check_object_id(object_id)
     if plaintext_sha256 is not None and not _HEX64.fullmatch(plaintext_sha256):
-        raise InvalidInputError("plaintext_sha256 must be 64 lowercase hex digits")
+        raise InvalidInputError("plaintext_sha256 must be 64 lowercase hex digits")  # SM3 too
     key = _unwrap(object_id, wrapped_key, keyring)
-    return _open_segments(object_id, key, iter(chunks), plaintext_sha256)
+    return _open_segments(object_id, key, iter(chunks), plaintext_sha256, on_suite)
 
 
 def _open_segments(
-    object_id: str, key: _DataKey, chunks: Iterator[bytes], expected: str | None
+    object_id: str,
+    key: _DataKey,
+    chunks: Iterator[bytes],
+    expected: str | None,
+    on_suite: Callable[[Suite], None] | None,
 ) -> Iterator[bytes]:
     buf = bytearray()
     at_end = False
@@ -392,13 +434,18 @@ def _open_segments(
     magic, version, suite, size, prefix = _HEADER.unpack(header)
     if magic != MAGIC:
         raise corrupt("not a dangan vault object")
-    if version != VERSION or suite != SUITE_AES256GCM_STREAM_SHA256:
+    if version != VERSION or suite not in SUITES:
         raise corrupt("unsupported format version or cipher suite")
     if not MIN_SEGMENT_SIZE <= size <= MAX_SEGMENT_SIZE:
         raise corrupt("implausible segment size")
-    aead = key._aead
+    try:
+        aead = key.aead(SUITES[suite])
+    except CorruptDataError:
+        raise corrupt("the data key does not fit the object's cipher suite") from None
+    if on_suite is not None:
+        on_suite(SUITES[suite])
     ad = header + object_id.encode("ascii")
-    digest = hashlib.sha256()
+    digest = SUITES[suite].new_hash()
     sealed_size = size + TAG_SIZE
     counter = 0
     held: bytes | None = None
@@ -435,8 +482,8 @@ def _open_segments(
     except InvalidTag:
         raise corrupt("the trailer failed authentication (truncated or extended)") from None
     if not hmac.compare_digest(recorded, digest.digest()):
-        raise corrupt("the plaintext SHA-256 differs from the one sealed in the trailer")
+        raise corrupt("the plaintext digest differs from the one sealed in the trailer")
     if expected is not None and not hmac.compare_digest(expected, digest.hexdigest()):
-        raise corrupt("the plaintext SHA-256 differs from the one expected")
+        raise corrupt("the plaintext digest differs from the one expected")
     if held is not None:
         yield held

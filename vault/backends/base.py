@@ -3,18 +3,21 @@
 A backend keeps opaque ciphertext under object ids: it never sees a key or plaintext and
 never interprets the bytes. Every backend hashes what passes through ``put`` in the same pass
 as the I/O and returns the size and SHA-256 of exactly what it stored, so a copy can be
-verified later without any key. Errors leave a backend only as ``dangan.errors`` types
-(``StoreUnavailableError``, ``NotFoundError``); an exception raised by the caller's chunk
-iterator passes through untouched and aborts the write without leaving anything behind.
+verified later without any key. The digest is SHA-256 unless the caller names another
+(``vault.suites``: SM3), which it does for an object whose suite digests with it. Errors
+leave a backend only as ``dangan.errors`` types (``StoreUnavailableError``,
+``NotFoundError``); an exception raised by the caller's chunk iterator passes through
+untouched and aborts the write without leaving anything behind.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
+
+from vault.suites import DigestName, Hasher, new_hash
 
 __all__ = [
     "Backend",
@@ -28,10 +31,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class StoredObject:
-    """Size and SHA-256 (hex) of the bytes of one copy, as written or as read back."""
+    """Size and digest (hex) of the bytes of one copy, as written or as read back.
+
+    ``sha256`` holds the digest in :attr:`algorithm`: SHA-256 unless the object's suite
+    digests with SM3 (the name stays, as the catalog's column's does).
+    """
 
     size: int
     sha256: str
+    algorithm: DigestName = "sha256"
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,11 @@ class ObjectInfo:
 class Tally:
     """Counts and hashes bytes as they pass (restic's ``hashing.Reader``)."""
 
-    __slots__ = ("_hash", "size")
+    __slots__ = ("_hash", "algorithm", "size")
 
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
+    def __init__(self, algorithm: DigestName = "sha256") -> None:
+        self._hash: Hasher = new_hash(algorithm)
+        self.algorithm: DigestName = algorithm
         self.size = 0
 
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
@@ -56,7 +65,7 @@ class Tally:
         self.size += len(chunk)
 
     def result(self) -> StoredObject:
-        return StoredObject(self.size, self._hash.hexdigest())
+        return StoredObject(self.size, self._hash.hexdigest(), self.algorithm)
 
 
 class ObjectStream(Iterator[bytes]):
@@ -103,8 +112,11 @@ class Backend(Protocol):
     name: str
     """A short label for messages and logs, e.g. ``fs:/srv/vault-a``; never secret."""
 
-    def put(self, object_id: str, chunks: Iterable[bytes]) -> StoredObject:
-        """Store ``chunks`` as ``object_id``, hashing them on the way; atomic.
+    def put(
+        self, object_id: str, chunks: Iterable[bytes], *, algorithm: DigestName = "sha256"
+    ) -> StoredObject:
+        """Store ``chunks`` as ``object_id``, hashing them on the way with ``algorithm``;
+        atomic.
 
         :raises StoreUnavailableError: the store cannot be written; nothing is left behind.
         """
@@ -141,13 +153,15 @@ class Backend(Protocol):
         ...
 
 
-def read_back(backend: Backend, object_id: str) -> StoredObject:
-    """Read one copy whole and return its size and SHA-256: the keyless fixity check.
+def read_back(backend: Backend, object_id: str, algorithm: DigestName = "sha256") -> StoredObject:
+    """Read one copy whole and return its size and digest: the keyless fixity check.
+
+    :param algorithm: the digest the object's catalog entry is in (SHA-256 or SM3).
 
     :raises NotFoundError: the copy is missing.
     :raises StoreUnavailableError: the store cannot be read.
     """
-    tally = Tally()
+    tally = Tally(algorithm)
     with backend.open(object_id) as stream:
         for chunk in stream:
             tally.update(chunk)

@@ -21,6 +21,7 @@ from dangan.errors import NotFoundError, StoreUnavailableError
 from vault.backends.base import ObjectInfo, ObjectStream, StoredObject, Tally
 from vault.ids import check_object_id, is_object_id
 from vault.stream import CHUNK
+from vault.suites import DigestName
 
 __all__ = ["FsBackend"]
 
@@ -53,7 +54,9 @@ class FsBackend:
         if not self.root.is_dir():
             raise StoreUnavailableError(f"store {self.name}: the directory is missing")
 
-    def put(self, object_id: str, chunks: Iterable[bytes]) -> StoredObject:
+    def put(
+        self, object_id: str, chunks: Iterable[bytes], *, algorithm: DigestName = "sha256"
+    ) -> StoredObject:
         final = self.path_of(object_id)
         self._require_root()
         try:
@@ -62,7 +65,7 @@ class FsBackend:
         except OSError as exc:
             raise self._unavailable("cannot create a file", exc) from exc
         tmp = Path(tmp_name)
-        tally = Tally()
+        tally = Tally(algorithm)
         try:
             try:
                 with os.fdopen(fd, "wb") as fh:

@@ -26,6 +26,7 @@ from dangan.errors import DanganError, NotFoundError, StoreUnavailableError
 from vault.backends.base import ObjectInfo, ObjectStream, StoredObject, Tally
 from vault.ids import check_object_id, is_object_id
 from vault.stream import CHUNK
+from vault.suites import DigestName
 
 __all__ = ["S3Backend"]
 
@@ -132,9 +133,11 @@ class S3Backend:
             return StoreUnavailableError(f"store {self.name}: {doing}: an invalid response")
         return StoreUnavailableError(f"store {self.name}: {doing}: {type(exc).__name__}")
 
-    def put(self, object_id: str, chunks: Iterable[bytes]) -> StoredObject:
+    def put(
+        self, object_id: str, chunks: Iterable[bytes], *, algorithm: DigestName = "sha256"
+    ) -> StoredObject:
         check_object_id(object_id)
-        reader = _ChunkReader(iter(chunks))
+        reader = _ChunkReader(iter(chunks), algorithm)
         try:
             self._client.put_object(
                 self.bucket,
@@ -242,12 +245,12 @@ class _ChunkReader:
     iterator is remembered, so ``put`` can tell the caller's errors from the store's.
     """
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[bytes], algorithm: DigestName = "sha256") -> None:
         self._chunks = chunks
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._done = False
-        self.tally = Tally()
+        self.tally = Tally(algorithm)
         self.source_error: BaseException | None = None
 
     def read(self, size: int = -1) -> bytes:

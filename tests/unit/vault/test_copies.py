@@ -88,12 +88,12 @@ def test_a_write_stores_two_identical_verified_copies(vault: Vault) -> None:
     data = os.urandom(50_000)
     result = write(vault, data)
     assert not result.is_under_replicated
-    assert result.plaintext_sha256 == hashlib.sha256(data).hexdigest()
+    assert result.plaintext_sha256 == hashlib.new(result.algorithm, data).hexdigest()
     assert result.ciphertext_size == ciphertext_size(len(data), SEGMENT)
     primary = fs(vault, "primary").path_of(result.object_id).read_bytes()
     replica = fs(vault, "replica").path_of(result.object_id).read_bytes()
     assert primary == replica
-    assert hashlib.sha256(primary).hexdigest() == result.ciphertext_sha256
+    assert hashlib.new(result.algorithm, primary).hexdigest() == result.ciphertext_sha256
     for name in ("primary", "replica"):
         copy = result.copies[name]
         assert (copy.ok, copy.size, copy.sha256) == (True, len(primary), result.ciphertext_sha256)

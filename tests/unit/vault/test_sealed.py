@@ -61,7 +61,7 @@ def test_a_sealed_object_round_trips_without_the_wrapped_key(vault: Vault) -> No
         stored = copy_path(vault, store, result.object_id).read_bytes()
         assert stored.startswith(MAGIC_SEALED + len(result.wrapped_key.to_bytes()).to_bytes(2))
         assert len(stored) == result.ciphertext_size
-        assert hashlib.sha256(stored).hexdigest() == result.ciphertext_sha256
+        assert hashlib.new(result.algorithm, stored).hexdigest() == result.ciphertext_sha256
         assert is_sealed(vault.stores[store], result.object_id)
     with vault.read_sealed(result.object_id, ciphertext_sha256=result.ciphertext_sha256) as r:
         assert b"".join(r) == DATA

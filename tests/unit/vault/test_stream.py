@@ -30,7 +30,7 @@ from vault import (
     encrypt,
     new_object_id,
 )
-from vault.stream import HEADER_SIZE, TAG_SIZE, TRAILER_SIZE
+from vault.stream import HEADER_SIZE, TAG_SIZE, TRAILER_SIZE, default_suite
 
 KEYRING = Keyring.generate()
 SEGMENT_SIZES = st.sampled_from([16, 17, 33, 64])
@@ -102,7 +102,7 @@ def test_any_bytes_in_any_chunking_round_trip(
     ciphertext = b"".join(enc)
     result = enc.result
     assert result.plaintext_size == len(data)
-    assert result.plaintext_sha256 == hashlib.sha256(data).hexdigest()
+    assert result.plaintext_sha256 == hashlib.new(result.algorithm, data).hexdigest()
     assert result.ciphertext_size == len(ciphertext) == ciphertext_size(len(data), segment_size)
     pieces = list(decrypt(oid, enc.wrapped_key, cut(ciphertext, out_cuts), KEYRING))
     assert b"".join(pieces) == data
@@ -227,7 +227,7 @@ def test_an_unexpected_plaintext_hash_is_corrupt_and_withholds_the_last_segment(
             decrypt(oid, wrapped, [ciphertext], KEYRING, plaintext_sha256="0" * 64), into=received
         )
     assert len(received) < len(data)
-    good = hashlib.sha256(data).hexdigest()
+    good = hashlib.new(default_suite().digest, data).hexdigest()
     assert open_all(oid, wrapped, [ciphertext], plaintext_sha256=good) == data
 
 
