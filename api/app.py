@@ -179,6 +179,7 @@ def create_app(
         routes.users,
         routes.audit,
         routes.disposition,
+        routes.checks,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     for router in pages.routers():

@@ -495,3 +495,46 @@ class StatsOut(BaseModel):
             copies_damaged=s.copies_damaged,
             intake_by_day=[DayOut(day=d.day, records=d.records) for d in s.intake_by_day],
         )
+
+
+class CheckRequest(BaseModel):
+    """Which records a four-property check covers: codes, or a type and year range, or all
+    the records you may see (nothing given)."""
+
+    codes: list[str] = Field(default_factory=list, max_length=500)
+    business_type: str | None = None
+    year_from: int | None = Field(default=None, ge=1900, le=2200)
+    year_to: int | None = Field(default=None, ge=1900, le=2200)
+    deep: bool = Field(default=True, description="decrypt every copy and render every page")
+
+
+class CheckItemOut(BaseModel):
+    property: str = Field(description="authenticity, integrity, usability or security")
+    rule: str = Field(description="A0-A4, I1-I4, U1-U5, S1-S5 (docs/standards.md)")
+    name: str
+    outcome: str = Field(description="pass, warn, fail or skip")
+    detail: str
+
+
+class RecordCheckOut(BaseModel):
+    archive_code: str
+    business_type: str
+    year: int
+    outcome: str
+    properties: dict[str, str]
+    items: list[CheckItemOut]
+
+
+class CheckReportOut(BaseModel):
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    actor: str
+    occasion: str
+    deep: bool
+    selection: dict[str, Any]
+    outcome: str
+    records_checked: int
+    record_outcomes: dict[str, int]
+    not_found: list[str] = Field(description="codes given that name no record you may see")
+    archive: list[CheckItemOut]
+    records: list[RecordCheckOut]

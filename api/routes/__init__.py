@@ -1,5 +1,16 @@
 """The JSON API's routes under ``/api/v1``: thin skins over ``api.services``."""
 
-from api.routes import audit, auth, disposition, jobs, ops, records, search, stats, users
+from api.routes import audit, auth, checks, disposition, jobs, ops, records, search, stats, users
 
-__all__ = ["audit", "auth", "disposition", "jobs", "ops", "records", "search", "stats", "users"]
+__all__ = [
+    "audit",
+    "auth",
+    "checks",
+    "disposition",
+    "jobs",
+    "ops",
+    "records",
+    "search",
+    "stats",
+    "users",
+]

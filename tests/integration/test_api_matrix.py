@@ -123,6 +123,7 @@ ENDPOINTS = (
     ),
     Endpoint("GET", "/api/v1/audit", Action.audit_read),
     Endpoint("POST", "/api/v1/audit/verify", Action.audit_verify),
+    Endpoint("POST", "/api/v1/checks", Action.check_run, kwargs=lambda: {"json": {"deep": False}}),
     # Disposition: no proposal or certificate exists here, so a director gets 404 where the
     # others are refused first (test_retention_api disposes of records for real).
     Endpoint("GET", "/api/v1/disposition", Action.disposition_approve),

@@ -222,3 +222,21 @@ def test_reports_in_csv_html_and_pdf(w: World) -> None:
     assert "四性检测报告" in html and w.internal in html and "<script" not in html
     pdf = report_pdf(report)
     assert pdf.startswith(b"%PDF-") and len(pdf) > 2000
+
+
+def test_the_api_runs_a_check_and_hands_out_the_report(w: World) -> None:
+    h = w.headers(Role.auditor)
+    body = w.client.post("/api/v1/checks", json={"codes": [w.internal, w.contract]}, headers=h)
+    assert body.status_code == 200, body.text
+    data = body.json()
+    assert [r["archive_code"] for r in data["records"]] == [w.internal]
+    assert data["not_found"] == [w.contract]
+    assert data["records"][0]["properties"]["authenticity"] == "pass"
+    csv = w.client.post(
+        "/api/v1/checks", params={"format": "csv"}, json={"codes": [w.internal]}, headers=h
+    )
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv.headers["content-disposition"]
+    assert w.internal in csv.content.decode("utf-8-sig")
+    refused = w.client.post("/api/v1/checks", json={}, headers=w.headers(Role.clerk))
+    assert refused.status_code == 403
