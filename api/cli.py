@@ -849,3 +849,4 @@ from api import cli_check as cli_check  # noqa: E402
 from api import cli_fixity as cli_fixity  # noqa: E402
 from api import cli_retention as cli_retention  # noqa: E402
 from api import cli_search as cli_search  # noqa: E402
+from api import cli_transfer as cli_transfer  # noqa: E402

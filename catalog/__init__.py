@@ -368,6 +368,13 @@ from catalog.holds import (
     release_hold,
 )
 from catalog.retention_models import HoldScope, ProposalState, RetentionTrigger
+from catalog.transfer import (
+    ImportedObject,
+    ImportedPage,
+    ImportedRecord,
+    import_record,
+    records_for_export,
+)
 
 __all__ += [
     "CertificateInfo",
@@ -401,4 +408,13 @@ __all__ += [
     "set_graduation_year",
     "set_schedule",
     "withdraw_proposal",
+]
+
+# Open transfer packages (docs/transfer.md).
+__all__ += [
+    "ImportedObject",
+    "ImportedPage",
+    "ImportedRecord",
+    "import_record",
+    "records_for_export",
 ]
