@@ -17,42 +17,29 @@ logs titles, names, text or queries.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from xml.etree import ElementTree as ET
 
 from api.services.access import require_action
 from api.services.bags import ALGORITHMS, make_bag
-from api.services.pipeline import read_ocr_text
-from api.services.reading import mark_bad_copy
 from api.services.runtime import Runtime
+from api.services.transfer_package import FORMAT_VERSION, PACKAGE_FORMAT
+from api.services.transfer_records import export_record, iso_utc, write_file
 from catalog import (
     Action,
-    AuditEventInfo,
-    ObjectInfo,
-    ObjectRole,
-    PageInfo,
     RecordInfo,
     RecordStatus,
     Stage,
     UserInfo,
     audit_denied,
-    get_business_type,
     get_record,
-    list_pages,
-    list_visible_events,
-    objects_of_record,
     record_event,
     record_not_found,
     record_progress,
@@ -64,41 +51,19 @@ from catalog import (
 from dangan import __version__
 from dangan.errors import (
     ConflictError,
-    CorruptDataError,
     DanganError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
-    StoreUnavailableError,
 )
 from indexer import parse_query
-from ocr import PageResult
-from vault import WrappedKey
 
-__all__ = [
-    "MEDIA_EXTENSIONS",
-    "PACKAGE_FORMAT",
-    "RECORD_FORMAT",
-    "ExportReport",
-    "ExportSelection",
-    "export_bag",
-    "ocr_file",
-]
+__all__ = ["ExportReport", "ExportSelection", "export_bag"]
 
 log = logging.getLogger(__name__)
 
-PACKAGE_FORMAT: Final = "dangan-transfer"
-RECORD_FORMAT: Final = "dangan-transfer-record"
-FORMAT_VERSION: Final = 1
-MEDIA_EXTENSIONS: Final = {
-    "application/pdf": "pdf",
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/tiff": "tif",
-}
 _SEARCH_PAGE: Final = 100
 _SEARCH_WINDOW: Final = 10_000
-_EVENTS_PAGE: Final = 1000
 
 
 @dataclass(frozen=True)
@@ -141,11 +106,6 @@ class ExportReport:
     payload_bytes: int
     payload_files: int
     tagmanifest_sha256: str
-
-
-def ocr_file(number: int) -> str:
-    """A page's OCR text file in a record's directory: ``ocr/0001.txt`` for page 1."""
-    return f"ocr/{number:04d}.txt"
 
 
 # --- selecting ------------------------------------------------------------------------------
@@ -221,194 +181,6 @@ def _select(
     return records, skipped
 
 
-# --- writing one record ---------------------------------------------------------------------
-
-
-def _live(objects: list[ObjectInfo], role: ObjectRole) -> ObjectInfo | None:
-    return next((o for o in objects if o.role is role and not o.is_shredded), None)
-
-
-def _plaintext(rt: Runtime, obj: ObjectInfo, *, actor: str) -> Iterator[bytes]:
-    """The object's plaintext from whichever copy holds up (checked against its SHA-256 before
-    the last piece); a bad copy on the way is marked and its repair queued."""
-    if obj.wrapped_key is None:
-        raise NotFoundError("this object was destroyed")
-    if obj.is_damaged:
-        raise CorruptDataError(f"object {obj.id}: no good copy is left (damaged)")
-    primary = obj.copy_in("primary")
-    reader = rt.vault.read(
-        obj.id,
-        WrappedKey.from_bytes(obj.wrapped_key),
-        plaintext_sha256=obj.plaintext_sha256,
-        ciphertext_sha256=primary.ciphertext_sha256 if primary else None,
-        on_bad_copy=lambda status: mark_bad_copy(rt, obj, status, actor=actor),
-    )
-    with reader:
-        yield from reader
-
-
-def _write(path: Path, chunks: Iterator[bytes] | list[bytes]) -> tuple[int, str]:
-    """Write a file of the bag; returns its size and SHA-256, hashed on the way.
-
-    :raises StoreUnavailableError: the disk refused it.
-    """
-    size, digest = 0, hashlib.sha256()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("xb") as fh:
-            for piece in chunks:
-                fh.write(piece)
-                digest.update(piece)
-                size += len(piece)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except OSError as exc:
-        raise StoreUnavailableError(f"the bag could not be written: {exc.strerror}") from None
-    return size, digest.hexdigest()
-
-
-def _stamp(when: dt.datetime | None) -> str | None:
-    return when.astimezone(dt.UTC).isoformat() if when else None
-
-
-def _event_json(event: AuditEventInfo) -> str:
-    doc = dataclasses.asdict(event)
-    doc["at"] = _stamp(event.at)
-    return json.dumps(doc, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def _events(rt: Runtime, code: str, user: UserInfo) -> Iterator[bytes]:
-    """The record's own audit events that ``user`` may read, in chain order, a JSON a line."""
-    after = 0
-    while True:
-        with rt.db.read() as session:
-            batch = list_visible_events(
-                session, user, target=record_target(code), after_id=after, limit=_EVENTS_PAGE
-            )
-        for event in batch:
-            yield (_event_json(event) + "\n").encode("utf-8")
-        if len(batch) < _EVENTS_PAGE:
-            return
-        after = batch[-1].id
-
-
-def _page_entry(page: PageInfo, result: PageResult | None) -> dict[str, Any]:
-    return {
-        "number": page.number,
-        "state": page.state.value,
-        "width": page.width,
-        "height": page.height,
-        "rotation": page.rotation,
-        "skew": page.skew,
-        "confidence": page.confidence,
-        "engine": page.engine,
-        "needs_review": page.needs_review,
-        "ocr_text": ocr_file(page.number) if result is not None else None,
-    }
-
-
-def _metadata_xml(doc: dict[str, Any]) -> bytes:
-    """The same fields as ``metadata.json``, as XML for systems that read that instead."""
-    root = ET.Element("record", {"format": RECORD_FORMAT, "version": str(FORMAT_VERSION)})
-    for key, value in doc.items():
-        if key in ("format", "version"):
-            continue
-        if isinstance(value, dict):
-            element = ET.SubElement(root, key)
-            for k, v in value.items():
-                ET.SubElement(element, k).text = "" if v is None else str(v)
-        elif isinstance(value, list):
-            element = ET.SubElement(root, key)
-            for item in value:
-                page = ET.SubElement(element, "page")
-                for k, v in item.items():
-                    ET.SubElement(page, k).text = "" if v is None else str(v)
-        else:
-            child = ET.SubElement(root, key)
-            if value is not None:
-                child.text = str(value).lower() if isinstance(value, bool) else str(value)
-    ET.indent(root)
-    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return body + b"\n"
-
-
-def _export_record(
-    rt: Runtime, record: RecordInfo, directory: Path, user: UserInfo, export_id: str
-) -> tuple[int, int]:
-    """Write one record's directory; returns its pages and audit events."""
-    code = record.archive_code
-    with rt.db.write() as session:
-        # The export is a read of the record's content: audited before a byte is written.
-        record_event(
-            session,
-            actor=user.name,
-            action=Action.record_read_content.value,
-            target=record_target(code),
-            detail={"role": "transfer", "export_id": export_id},
-        )
-    with rt.db.read() as session:
-        objects = objects_of_record(session, record.id)
-        pages = list_pages(session, record.id)
-        progress = record_progress(session, record.id)
-        retention = get_business_type(session, record.business_type).retention
-    original = _live(objects, ObjectRole.original)
-    if original is None or record.content_type not in MEDIA_EXTENSIONS:
-        raise CorruptDataError(f"record {code} has no readable original")
-    original_name = f"original.{MEDIA_EXTENSIONS[record.content_type]}"
-    original_size, original_sha256 = _write(
-        directory / original_name, _plaintext(rt, original, actor=user.name)
-    )
-    access = _live(objects, ObjectRole.access_copy)
-    access_entry = None
-    if access is not None:
-        size, sha256 = _write(directory / "access.pdf", _plaintext(rt, access, actor=user.name))
-        access_entry = {"file": "access.pdf", "size": size, "sha256": sha256}
-    results = read_ocr_text(rt, record.id, actor=user.name)
-    for page in pages:
-        result = results[page.number - 1] if page.number <= len(results) else None
-        if result is not None:
-            _write(directory / ocr_file(page.number), [result.text.encode("utf-8")])
-    _write(directory / "audit.jsonl", _events(rt, code, user))
-    with (directory / "audit.jsonl").open("rb") as fh:
-        events = sum(1 for _ in fh)
-    doc: dict[str, Any] = {
-        "format": RECORD_FORMAT,
-        "version": FORMAT_VERSION,
-        "archive_code": code,
-        "year": record.year,
-        "business_type": record.business_type,
-        "serial": record.serial,
-        "title": record.title,
-        "student_no": record.student_no,
-        "student_name": record.student_name,
-        "student_class": record.student_class,
-        "security_class": record.security_class.value,
-        "paper_location": record.paper_location,
-        "retention": retention.value,
-        "status": record.status.value,
-        "created_at": _stamp(record.created_at),
-        "processed_at": _stamp(progress.processed_at),
-        "needs_review": progress.needs_review,
-        "original": {
-            "file": original_name,
-            "media_type": record.content_type,
-            "size": original_size,
-            "sha256": original_sha256,
-            "upload_name": record.upload_name,
-        },
-        "access_copy": access_entry,
-        "audit": {"file": "audit.jsonl", "events": events},
-        "pages": [
-            _page_entry(p, results[p.number - 1] if p.number <= len(results) else None)
-            for p in pages
-        ],
-    }
-    body = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
-    _write(directory / "metadata.json", [body.encode("utf-8")])
-    _write(directory / "metadata.xml", [_metadata_xml(doc)])
-    return len(pages), events
-
-
 # --- the export -----------------------------------------------------------------------------
 
 
@@ -460,7 +232,7 @@ def export_bag(
     pages = events = 0
     try:
         for record in records:
-            p, e = _export_record(
+            p, e = export_record(
                 rt, record, work / "records" / record.archive_code, user, export_id
             )
             pages += p
@@ -469,12 +241,12 @@ def export_bag(
             "format": PACKAGE_FORMAT,
             "version": FORMAT_VERSION,
             "export_id": export_id,
-            "exported_at": _stamp(when),
+            "exported_at": iso_utc(when),
             "exported_by": user.name,
             "dangan_version": __version__,
             "records": [r.archive_code for r in records],
         }
-        _write(
+        write_file(
             work / "transfer.json",
             [(json.dumps(package, ensure_ascii=False, indent=2) + "\n").encode("utf-8")],
         )

@@ -17,7 +17,6 @@ Nothing here logs titles, names or text.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -25,24 +24,20 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from api.services.bags import BagFacts, check_bag
 from api.services.jobs import VAULT_SIDECAR, queue_replication, write_sidecar, written
 from api.services.pipeline import INDEX_RECORD, OCR_TEXT_FORMAT, OCR_TEXT_VERSION
 from api.services.runtime import Runtime
-from api.services.transfer import MEDIA_EXTENSIONS, ocr_file
+from api.services.transfer_package import PlannedRecord, read_package
 from catalog import (
     Action,
     ImportedObject,
     ImportedPage,
     ImportedRecord,
     ObjectRole,
-    PageState,
     RecordInfo,
-    SecurityClass,
     UserInfo,
     audit_denied,
     get_business_type,
@@ -60,72 +55,11 @@ from dangan.errors import (
     PermissionDeniedError,
 )
 from indexer import IndexDoc
-from ocr.inspect import sniff_media_type
 from vault import CHUNK, WriteResult, new_object_id
 
 __all__ = ["ImportReport", "import_bag"]
 
 log = logging.getLogger(__name__)
-
-_SUPPORTED_VERSION: Final = 1
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _File(_Model):
-    file: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    size: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-
-
-class _Original(_File):
-    media_type: str
-    upload_name: str | None = None
-
-
-class _Page(_Model):
-    number: int = Field(ge=1)
-    state: PageState
-    width: int | None = None
-    height: int | None = None
-    rotation: int = 0
-    skew: float | None = None
-    confidence: float | None = None
-    engine: str | None = Field(default=None, max_length=16)
-    needs_review: bool = False
-    ocr_text: str | None = None
-
-
-class _RecordDoc(_Model):
-    """``metadata.json`` of one record, as ``api.services.transfer`` writes it."""
-
-    format: Literal["dangan-transfer-record"]
-    version: int
-    archive_code: str = Field(min_length=1, max_length=64)
-    year: int
-    business_type: str
-    title: str = ""
-    student_no: str | None = None
-    student_name: str | None = None
-    student_class: str | None = None
-    security_class: SecurityClass
-    paper_location: str | None = None
-    retention: str
-    created_at: dt.datetime
-    processed_at: dt.datetime | None = None
-    needs_review: bool = False
-    original: _Original
-    access_copy: _File | None = None
-    pages: list[_Page]
-
-
-class _PackageDoc(_Model):
-    format: Literal["dangan-transfer"]
-    version: int
-    export_id: str = Field(min_length=1, max_length=64)
-    records: list[str]
 
 
 @dataclass(frozen=True)
@@ -137,108 +71,10 @@ class ImportReport:
     indexed: int  # indexed at once; the rest wait for the worker's index.record jobs
 
 
-@dataclass(frozen=True)
-class _Planned:
-    doc: _RecordDoc
-    directory: Path
-    texts: list[str | None]  # each page's OCR text, None for a page that had none
-
-
-# --- reading the bag ------------------------------------------------------------------------
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInputError(f"the bag has no {what}: not a dangan transfer package") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidInputError(f"{what} is not JSON") from None
-
-
-def _version_ok(version: int, what: str) -> None:
-    if version != _SUPPORTED_VERSION:
-        raise InvalidInputError(f"{what} is version {version}; this dangan reads version 1")
-
-
-def _plan(data: Path) -> tuple[_PackageDoc, list[_Planned]]:
-    """Every record of the bag, its metadata and its pages' text, checked for what the bag
-    itself can tell (the digests are checked already)."""
-    try:
-        package = _PackageDoc.model_validate(_read_json(data / "transfer.json", "transfer.json"))
-    except ValidationError as exc:
-        raise InvalidInputError(f"transfer.json: {_first_error(exc)}") from None
-    _version_ok(package.version, "the package")
-    listed = set(package.records)
-    on_disk = (
-        {p.name for p in (data / "records").iterdir()} if (data / "records").is_dir() else set()
-    )
-    if listed != on_disk or len(listed) != len(package.records):
-        raise CorruptDataError("transfer.json and the records' directories do not agree")
-    planned: list[_Planned] = []
-    for code in package.records:
-        directory = data / "records" / code
-        where = f"records/{code}/metadata.json"
-        try:
-            doc = _RecordDoc.model_validate(_read_json(directory / "metadata.json", where))
-        except ValidationError as exc:
-            raise InvalidInputError(f"{where}: {_first_error(exc)}") from None
-        _version_ok(doc.version, where)
-        if doc.archive_code != code:
-            raise CorruptDataError(f"{where} names another archive code")
-        if [p.number for p in doc.pages] != list(range(1, len(doc.pages) + 1)):
-            raise InvalidInputError(f"{where}: the pages are not numbered 1, 2, 3, ...")
-        _check_file(directory, doc.original, where)
-        if MEDIA_EXTENSIONS.get(doc.original.media_type) is None:
-            raise InvalidInputError(f"{where}: the original is no scan dangan keeps")
-        with (directory / doc.original.file).open("rb") as fh:
-            head = fh.read(512)
-        if sniff_media_type(head) != doc.original.media_type:
-            raise CorruptDataError(f"records/{code}/{doc.original.file} is not what it says")
-        if doc.access_copy is not None:
-            _check_file(directory, doc.access_copy, where)
-        texts: list[str | None] = []
-        for page in doc.pages:
-            if page.ocr_text is None:
-                texts.append(None)
-                continue
-            if page.ocr_text != ocr_file(page.number):
-                raise InvalidInputError(f"{where}: page {page.number}'s text is misnamed")
-            try:
-                texts.append((directory / page.ocr_text).read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise CorruptDataError(f"records/{code}/{page.ocr_text} is missing") from None
-            except UnicodeDecodeError:
-                raise InvalidInputError(f"records/{code}/{page.ocr_text} is not UTF-8") from None
-        planned.append(_Planned(doc, directory, texts))
-    return package, planned
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else str(err["msg"])
-
-
-def _check_file(directory: Path, entry: _File, where: str) -> None:
-    """The file a metadata entry names is the one it describes (its size and SHA-256)."""
-    path = directory / entry.file
-    digest, size = hashlib.sha256(), 0
-    try:
-        with path.open("rb") as fh:
-            while piece := fh.read(CHUNK):
-                digest.update(piece)
-                size += len(piece)
-    except FileNotFoundError:
-        raise CorruptDataError(f"{where} names {entry.file}, which is not in the bag") from None
-    if size != entry.size or not hmac.compare_digest(digest.hexdigest(), entry.sha256):
-        raise CorruptDataError(f"{directory.name}/{entry.file} differs from {where}")
-
-
 # --- checking it against this archive -------------------------------------------------------
 
 
-def _check_here(rt: Runtime, planned: list[_Planned], user: UserInfo) -> None:
+def _check_here(rt: Runtime, planned: list[PlannedRecord], user: UserInfo) -> None:
     """Refuse before writing anything: a class the importer may not create, a type unknown
     here or kept for another period, a code taken here (all such codes named at once)."""
     for item in planned:
@@ -289,7 +125,7 @@ def _chunks(path: Path, digest: Any = None) -> Iterator[bytes]:
             yield piece
 
 
-def _ocr_body(item: _Planned) -> bytes:
+def _ocr_body(item: PlannedRecord) -> bytes:
     """The record's OCR text in dangan's own format (``api.services.pipeline``), with the
     bag's text for every page; word boxes do not travel (the access PDF keeps its text layer)."""
     pages: list[dict[str, Any] | None] = []
@@ -320,7 +156,7 @@ def _ocr_body(item: _Planned) -> bytes:
 
 
 def _store(
-    rt: Runtime, item: _Planned, written_ids: list[str]
+    rt: Runtime, item: PlannedRecord, written_ids: list[str]
 ) -> tuple[list[ImportedObject], list[WriteResult]]:
     """Write the record's objects to both stores; ``written_ids`` collects them for cleanup.
 
@@ -352,7 +188,7 @@ def _store(
     return objects, results
 
 
-def _imported(item: _Planned) -> ImportedRecord:
+def _imported(item: PlannedRecord) -> ImportedRecord:
     doc = item.doc
     return ImportedRecord(
         archive_code=doc.archive_code,
@@ -388,7 +224,7 @@ def _imported(item: _Planned) -> ImportedRecord:
     )
 
 
-def _index_now(rt: Runtime, records: list[tuple[RecordInfo, _Planned]]) -> int:
+def _index_now(rt: Runtime, records: list[tuple[RecordInfo, PlannedRecord]]) -> int:
     """Index the new records from the text in hand; the queued jobs cover a failure here."""
     docs = [
         IndexDoc(
@@ -428,13 +264,13 @@ def import_bag(rt: Runtime, bag: Path, user: UserInfo) -> ImportReport:
     """
     bag = bag.absolute()
     facts: BagFacts = check_bag(bag)
-    package, planned = _plan(bag / "data")
+    package, planned = read_package(bag / "data")
     _check_here(rt, planned, user)
     written_ids: list[str] = []
     try:
         stored = [(item, *_store(rt, item, written_ids)) for item in planned]
         with rt.db.write() as session:
-            created: list[tuple[RecordInfo, _Planned]] = []
+            created: list[tuple[RecordInfo, PlannedRecord]] = []
             for item, objects, results in stored:
                 record = import_record(
                     session,
