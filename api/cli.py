@@ -652,7 +652,7 @@ def get(st: _State, code: str, output: Path, what: str | None, actor: str | None
     fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
-        digest = hashlib.sha256()
+        digest = hashlib.new(original.digest_algorithm)  # the object's: sha256 or sm3
         with os.fdopen(fd, "wb") as fh:
             for piece in original.chunks:
                 digest.update(piece)
@@ -660,7 +660,7 @@ def get(st: _State, code: str, output: Path, what: str | None, actor: str | None
             fh.flush()
             os.fsync(fh.fileno())
         if not hmac.compare_digest(digest.hexdigest(), original.plaintext_sha256):
-            raise CorruptDataError(f"record {code}: the plaintext SHA-256 differs")
+            raise CorruptDataError(f"record {code}: the plaintext digest differs")
         os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -74,6 +74,8 @@ class SnapshotData(BaseModel):
     ciphertext_size: int
     ciphertext_sha256: str
     stores: list[str]  # the stores the copy was written to and verified in
+    # The digest of both hashes (the data object's suite's); absent in older manifests.
+    digest_algorithm: Literal["sha256", "sm3"] = "sha256"
 
     def data_key(self) -> WrappedKey:
         return WrappedKey.from_base64(self.wrapped_key, self.object_id)
@@ -193,6 +195,7 @@ def take_snapshot(
             ciphertext_size=written.ciphertext_size,
             ciphertext_sha256=written.ciphertext_sha256,
             stores=[n for n, c in written.copies.items() if c.ok],
+            digest_algorithm=written.algorithm,
         ),
     )
     body = manifest.model_dump_json().encode("utf-8")
@@ -250,6 +253,7 @@ def fetch_snapshot(vault: Vault, manifest: SnapshotManifest, dest: Path) -> Path
         data.data_key(),
         plaintext_sha256=data.plaintext_sha256,
         ciphertext_sha256=data.ciphertext_sha256,
+        algorithm=data.digest_algorithm,
     )
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     size = 0

@@ -2,9 +2,14 @@
 
 Each event stores the hash of the one before it, and its own hash covers a canonical encoding
 of all its fields (see :func:`_canonical`), so that changing, removing, inserting or
-reordering any event breaks the chain at that point. Removing events from the *end* leaves a
-valid shorter chain: that is caught by comparing with a head exported earlier
-(:func:`chain_head`, ``dangan audit head``).
+reordering any event breaks the chain at that point. Each event records the digest it is hashed
+with (``digest_algorithm``: SHA-256, or SM3 of GB/T 32905 when the catalog is opened with
+``audit_digest="sm3"``), so one chain may hold both and a switch rewrites nothing: an SM3
+event names its digest inside what it hashes, so the name cannot be swapped, and a SHA-256
+event hashes exactly as every event did before the digest was selectable.
+
+Removing events from the *end* leaves a valid shorter chain: that is caught by comparing with
+a head exported earlier (:func:`chain_head`, ``dangan audit head``).
 
 An event is written in the same transaction as the change it records; a denied attempt is
 written in a transaction of its own (the attempt itself rolled back). Details must never carry
@@ -26,6 +31,7 @@ from sqlalchemy.orm import Session
 from catalog.models import AuditEvent, utcnow
 
 __all__ = [
+    "AUDIT_DIGESTS",
     "GENESIS_HASH",
     "AuditEventInfo",
     "ChainHead",
@@ -41,6 +47,8 @@ __all__ = [
 GENESIS_HASH = "0" * 64
 # Bumped if the canonical encoding ever changes; part of every hash.
 _HASH_DOMAIN = b"dangan-audit-v1\n"
+AUDIT_DIGESTS = ("sha256", "sm3")
+"""The digests an event may be hashed with, by their ``hashlib`` names."""
 # Any constant works; it names the one lock that serialises appends on PostgreSQL.
 _PG_APPEND_LOCK = 0x64616E67616E
 
@@ -58,6 +66,7 @@ class AuditEventInfo:
     detail: dict[str, Any]
     prev_hash: str
     hash: str
+    digest_algorithm: str = "sha256"
 
 
 @dataclass(frozen=True)
@@ -111,10 +120,13 @@ def _canonical(
     target: str | None,
     detail: str,
     prev_hash: str,
+    digest_algorithm: str = "sha256",
 ) -> bytes:
     # The hash input: every column but the hash itself, as sorted-key compact UTF-8 JSON.
-    # `detail` is already canonical JSON text and is hashed as that text.
-    doc = {
+    # `detail` is already canonical JSON text and is hashed as that text. A SHA-256 event
+    # leaves its digest out, so it hashes exactly as events did before the digest was
+    # selectable; any other names it, so it cannot pass for a SHA-256 one.
+    doc: dict[str, Any] = {
         "action": action,
         "actor": actor,
         "at": _iso(at),
@@ -124,6 +136,8 @@ def _canonical(
         "prev_hash": prev_hash,
         "target": target,
     }
+    if digest_algorithm != "sha256":
+        doc["digest_algorithm"] = digest_algorithm
     return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -137,8 +151,17 @@ def _hash_of(row: AuditEvent) -> str:
         target=row.target,
         detail=row.detail,
         prev_hash=row.prev_hash,
+        digest_algorithm=row.digest_algorithm,
     )
-    return hashlib.sha256(_HASH_DOMAIN + payload).hexdigest()
+    return _digest(row.digest_algorithm, _HASH_DOMAIN + payload)
+
+
+def _digest(algorithm: str, data: bytes) -> str:
+    """The hex digest of ``data``; an unknown digest raises ``ValueError`` (a row claiming
+    one is reported by :func:`verify_chain`, a setting naming one is refused earlier)."""
+    if algorithm not in AUDIT_DIGESTS:
+        raise ValueError(f"unknown audit digest {algorithm!r}")
+    return hashlib.new(algorithm, data).hexdigest()
 
 
 def _info(row: AuditEvent) -> AuditEventInfo:
@@ -152,6 +175,7 @@ def _info(row: AuditEvent) -> AuditEventInfo:
         detail=json.loads(row.detail),
         prev_hash=row.prev_hash,
         hash=row.hash,
+        digest_algorithm=row.digest_algorithm,
     )
 
 
@@ -171,6 +195,9 @@ def record_event(
     :param action: a stable dotted verb such as ``record.create`` or ``user.disable``.
     :param target: what was acted on, e.g. ``record:2023-新生入学-001`` or ``user:alice``.
     :param detail: small JSON-able facts (ids, field names); never content or secrets.
+
+    The event is hashed with the session's ``audit_digest`` (``Database(audit_digest=...)``,
+    SHA-256 unless the catalog was opened for SM3).
     """
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
@@ -193,6 +220,7 @@ def record_event(
         detail=_canonical_detail(detail),
         prev_hash=prev_hash,
         hash="",
+        digest_algorithm=str(session.info.get("audit_digest", "sha256")),
     )
     row.hash = _hash_of(row)
     session.add(row)
@@ -234,6 +262,8 @@ def verify_chain(
             problem = f"follows event {prev_id}: events are missing or out of order"
         elif row.prev_hash != prev_hash:
             problem = "does not link to the event before it (an event was removed or inserted)"
+        elif row.digest_algorithm not in AUDIT_DIGESTS:
+            problem = f"names an unknown digest {row.digest_algorithm!r} (the event was altered)"
         elif _hash_of(row) != row.hash:
             problem = "its content does not match its hash (the event was altered)"
         if problem is not None:

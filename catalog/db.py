@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.audit import AUDIT_DIGESTS
 from dangan.errors import StoreUnavailableError
 
 __all__ = ["Database", "open_database"]
@@ -32,11 +33,21 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 class Database:
-    """An engine and its session factory. Create one per process with :func:`open_database`."""
+    """An engine and its session factory. Create one per process with :func:`open_database`.
 
-    def __init__(self, engine: Engine) -> None:
+    :param audit_digest: the digest new audit events are hashed with (``sha256`` or ``sm3``);
+        events already written keep their own (``catalog.audit``).
+    :raises ValueError: an unknown digest.
+    """
+
+    def __init__(self, engine: Engine, *, audit_digest: str = "sha256") -> None:
+        if audit_digest not in AUDIT_DIGESTS:
+            raise ValueError(f"unknown audit digest {audit_digest!r}")
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.audit_digest = audit_digest
+        self._sessions = sessionmaker(
+            engine, expire_on_commit=False, info={"audit_digest": audit_digest}
+        )
 
     @property
     def dialect(self) -> str:
@@ -112,10 +123,13 @@ def _is_connect_failure(exc: Exception) -> bool:
     )
 
 
-def open_database(url: str, *, pool_size: int = 5, echo: bool = False) -> Database:
+def open_database(
+    url: str, *, pool_size: int = 5, echo: bool = False, audit_digest: str = "sha256"
+) -> Database:
     """Open (not create) the catalog database at ``url``.
 
     :param url: a SQLAlchemy URL; ``postgresql://`` uses psycopg 3.
+    :param audit_digest: the digest new audit events are hashed with (:class:`Database`).
     :raises StoreUnavailableError: when the SQLite file's directory does not exist.
     """
     parsed = make_url(url)
@@ -134,7 +148,7 @@ def open_database(url: str, *, pool_size: int = 5, echo: bool = False) -> Databa
     engine = create_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
-    return Database(engine)
+    return Database(engine, audit_digest=audit_digest)
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -313,7 +313,12 @@ class VaultObject(Base):
     key_id: Mapped[str | None] = mapped_column(String(64), index=True)
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(BigInteger)
+    # The digest of plaintext_sha256 and of its copies' ciphertext_sha256: ``sha256`` or
+    # ``sm3``, the object's cipher suite's (docs/vault-format.md, "Cipher suites").
     plaintext_sha256: Mapped[str] = mapped_column(String(64))
+    digest_algorithm: Mapped[str] = mapped_column(
+        String(16), default="sha256", server_default="sha256"
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     shredded_at: Mapped[dt.datetime | None] = mapped_column()
     # Set while no copy is good (never served; its record is ``damaged``), cleared on repair.
@@ -353,6 +358,10 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # What ``hash`` is taken with: ``sha256`` (every event before 0008) or ``sm3``.
+    digest_algorithm: Mapped[str] = mapped_column(
+        String(16), default="sha256", server_default="sha256"
+    )
 
 
 class Job(Base):

@@ -1,9 +1,11 @@
 """The catalog's side of the vault: objects, their wrapped data keys, and their copies.
 
 The vault stores ciphertext and knows nothing of records; this module remembers, per object,
-the wrapped data key, the plaintext's size and SHA-256, and per store the copy's size,
-ciphertext SHA-256 and state. A record is ``archived`` only while its content has a verified
-``ok`` copy in both stores and its pipeline is done (:func:`refresh_record_status`).
+the wrapped data key, the plaintext's size and digest, and per store the copy's size,
+ciphertext digest and state. The digests are SHA-256, or SM3 for an object written in an SM3
+suite: ``digest_algorithm`` says which, and the ``*_sha256`` fields hold that digest's hex.
+A record is ``archived`` only while its content has a verified ``ok`` copy in both stores and
+its pipeline is done (:func:`refresh_record_status`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ class ObjectInfo:
     plaintext_sha256: str
     copies: tuple[CopyInfo, ...]
     damaged_at: dt.datetime | None = None
+    digest_algorithm: str = "sha256"
+    """What ``plaintext_sha256`` and the copies' ``ciphertext_sha256`` are: sha256 or sm3."""
 
     @property
     def is_shredded(self) -> bool:
@@ -131,6 +135,7 @@ def _object_info(session: Session, obj: VaultObject) -> ObjectInfo:
         plaintext_sha256=obj.plaintext_sha256,
         copies=tuple(_copy_info(c) for c in copies),
         damaged_at=obj.damaged_at,
+        digest_algorithm=obj.digest_algorithm,
     )
 
 
@@ -145,9 +150,13 @@ def add_object(
     size: int,
     plaintext_sha256: str,
     copies: Sequence[NewCopy],
+    digest_algorithm: str = "sha256",
     now: dt.datetime | None = None,
 ) -> ObjectInfo:
     """Remember a newly written object and the outcome of each copy.
+
+    :param digest_algorithm: the digest of ``plaintext_sha256`` and of the copies' hashes, as
+        the vault reports it (``WriteResult.algorithm``).
 
     A failed copy is kept as ``missing`` with the expected ciphertext hash of the good one, so
     replication knows what to write and verify.
@@ -167,6 +176,7 @@ def add_object(
             wrapped_key=wrapped_key,
             size=size,
             plaintext_sha256=plaintext_sha256,
+            digest_algorithm=digest_algorithm,
         )
     )
     session.flush()
@@ -492,6 +502,7 @@ def supersede_object(
     plaintext_sha256: str,
     copies: Sequence[NewCopy],
     actor: str,
+    digest_algorithm: str = "sha256",
     now: dt.datetime | None = None,
 ) -> ObjectInfo:
     """Put a newly written object in the place of a live one (a sealed sidecar written again
@@ -518,6 +529,7 @@ def supersede_object(
         size=size,
         plaintext_sha256=plaintext_sha256,
         copies=copies,
+        digest_algorithm=digest_algorithm,
         now=now,
     )
     shred_object(session, object_id=old_object_id, actor=actor)

@@ -67,6 +67,7 @@ class RecoveredObject:
     size: int
     plaintext_sha256: str
     copies: tuple[NewCopy, ...]
+    digest_algorithm: str = "sha256"  # of plaintext_sha256 and the copies' hashes
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,7 @@ def recover_record(
             size=obj.size,
             plaintext_sha256=obj.plaintext_sha256,
             copies=obj.copies,
+            digest_algorithm=obj.digest_algorithm,
         )
         added.append(obj.object_id)
     if rec.pages is not None and (created or added):

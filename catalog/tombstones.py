@@ -208,6 +208,7 @@ def recover_disposal(
             size=sidecar.size,
             plaintext_sha256=sidecar.plaintext_sha256,
             copies=sidecar.copies,
+            digest_algorithm=sidecar.digest_algorithm,
         )
     facts = tomb.facts
     closed: list[int] = []

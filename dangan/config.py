@@ -25,6 +25,7 @@ from dangan.errors import ConfigError
 __all__ = [
     "BackupSettings",
     "CheckSettings",
+    "CryptoSettings",
     "DatabaseSettings",
     "FixitySettings",
     "IntakeSettings",
@@ -74,6 +75,24 @@ class VaultSettings(_Section):
     primary: StoreSettings = Field(default_factory=StoreSettings)
     replica: StoreSettings = Field(default_factory=StoreSettings)
     keyring_path: Path | None = None
+
+
+class CryptoSettings(_Section):
+    """The algorithms new objects and new audit events are written with (国密 option).
+
+    Each object records its cipher suite and each audit event its digest, so changing these
+    rewrites nothing: old records keep theirs and verify as before (docs/vault-format.md,
+    "Cipher suites").
+    """
+
+    digest: Literal["sha256", "sm3"] = Field(
+        default="sha256",
+        description="fixity digest of new objects and hash of new audit events; sm3 = GB/T 32905",
+    )
+    cipher: Literal["aes-256-gcm", "sm4-gcm"] = Field(
+        default="aes-256-gcm",
+        description="content cipher of new objects; sm4-gcm = GB/T 32907 in GCM mode",
+    )
 
 
 class DatabaseSettings(_Section):
@@ -213,6 +232,7 @@ class Settings(BaseSettings):
         default=None, description="base64 keyring; overrides vault.keyring_path"
     )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    crypto: CryptoSettings = Field(default_factory=CryptoSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     ocr: OcrSettings = Field(default_factory=OcrSettings)

@@ -64,6 +64,7 @@ def verify_catalog_copy(vault: Vault, copy: CopyInfo, obj: ObjectInfo, *, deep: 
         ciphertext_sha256=copy.ciphertext_sha256,
         wrapped_key=wrapped,
         plaintext_sha256=obj.plaintext_sha256 if wrapped else None,
+        algorithm=obj.digest_algorithm,
     )
 
 

@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -70,7 +69,7 @@ from ocr.inspect import (
     limit_pillow_pixels,
     sniff_media_type,
 )
-from vault import CHUNK, new_object_id
+from vault import CHUNK, DIGESTS, new_hash, new_object_id
 
 __all__ = [
     "MEDIA_TYPES",
@@ -97,6 +96,13 @@ class Upload:
     media_type: str
     size: int
     plaintext_sha256: str
+    # Its hex digest in every digest the vault knows (sha256, sm3): the record keeps the one
+    # its original is written in, and a twin is looked for under each, so it is found
+    # whichever crypto.digest was set when the twin came in.
+    digests: dict[str, str] = field(default_factory=dict)
+
+    def digest(self, algorithm: str) -> str:
+        return self.digests.get(algorithm) or self.plaintext_sha256
 
 
 @dataclass(frozen=True)
@@ -219,10 +225,15 @@ def _ingest_received(
         max_pages=rt.settings.intake.max_pages,
         max_page_pixels=max_page_pixels,
     )
-    content = _content(upload, scan, sanitize_upload_name(upload_name, upload.media_type))
+    content = _content(
+        upload,
+        scan,
+        sanitize_upload_name(upload_name, upload.media_type),
+        rt.vault.write_suite.digest,
+    )
     if not force:
         with rt.db.read() as session:
-            _refuse_duplicate(session, upload.plaintext_sha256, user)
+            _refuse_duplicate(session, upload, user)
     return _store(rt, upload, new, content, actor=actor, user=user, force=force)
 
 
@@ -268,7 +279,7 @@ class UploadReceiver:
         self.path = path
         self.max_bytes = max_bytes
         self.size = 0
-        self._digest = hashlib.sha256()
+        self._digests = {name: new_hash(name) for name in DIGESTS}
         self._head = b""
         self._media_type: str | None = None
         try:
@@ -294,7 +305,8 @@ class UploadReceiver:
             self._head += piece[: _SNIFF_BYTES - len(self._head)]
             if len(self._head) >= _SNIFF_BYTES:
                 self._media_type = sniff_media_type(self._head)
-        self._digest.update(piece)
+        for digest in self._digests.values():
+            digest.update(piece)
         try:
             self._out.write(piece)
         except OSError as exc:
@@ -320,7 +332,8 @@ class UploadReceiver:
                 f"no room for the upload in the temporary directory: {exc.strerror}"
             ) from None
         media_type = self._media_type or sniff_media_type(self._head)  # a short or empty file
-        return Upload(self.path, media_type, self.size, self._digest.hexdigest())
+        digests: dict[str, str] = {name: d.hexdigest() for name, d in self._digests.items()}
+        return Upload(self.path, media_type, self.size, digests["sha256"], digests)
 
     def discard(self) -> None:
         """Close and remove the file now (a refused upload need not wait for its directory)."""
@@ -329,21 +342,28 @@ class UploadReceiver:
             self.path.unlink(missing_ok=True)
 
 
-def _content(upload: Upload, scan: ScanInfo, name: str) -> RecordContent:
+def _content(upload: Upload, scan: ScanInfo, name: str, algorithm: str) -> RecordContent:
     return RecordContent(
         content_type=upload.media_type,
         size=upload.size,
-        plaintext_sha256=upload.plaintext_sha256,
+        plaintext_sha256=upload.digest(algorithm),  # as its original will be written
         page_count=scan.pages,
         upload_name=name,
     )
 
 
 def _refuse_duplicate(
-    session: Any, plaintext_sha256: str, user: UserInfo | None, *, lock: bool = False
+    session: Any, upload: Upload, user: UserInfo | None, *, lock: bool = False
 ) -> None:
-    """Refuse content a live record has already; name it only to someone who may see it."""
-    existing = find_record_by_content(session, plaintext_sha256, lock=lock)
+    """Refuse content a live record has already; name it only to someone who may see it.
+
+    A record keeps its original's digest in the algorithm it was written with, so the
+    upload is looked for under each (in one order, so two twins lock alike)."""
+    existing = None
+    for algorithm in sorted(upload.digests) or ["sha256"]:
+        existing = find_record_by_content(session, upload.digest(algorithm), lock=lock)
+        if existing is not None:
+            break
     if existing is None:
         return
     if user is not None and existing.security_class not in visible_classes(user):
@@ -375,13 +395,13 @@ def _store(
     object_id = new_object_id()
     result = vault.write(object_id, _chunks(upload.path))
     with discard_on_error(vault, object_id), rt.db.write() as session:
-        if result.plaintext_sha256 != upload.plaintext_sha256:
+        if result.plaintext_sha256 != upload.digest(result.algorithm):
             # Our private copy changed under us: store nothing rather than the wrong bytes.
             raise CorruptDataError("the upload changed while it was being stored")
         if not force:
             # Again, in the creating transaction and under the content's lock: of two twin
             # uploads at once, the second waits here for the first to commit, then is refused.
-            _refuse_duplicate(session, upload.plaintext_sha256, user, lock=True)
+            _refuse_duplicate(session, upload, user, lock=True)
         record = create_record(
             session, new, actor=actor, actor_id=user.id if user else None, content=content
         )

@@ -119,11 +119,19 @@ def restore_copies(rt: Runtime, object_id: str, *, actor: str) -> list[str]:
     fixed: list[str] = []
     for copy in todo:
         status = vault.verify_copy(
-            copy.store, object_id, size=source.size, ciphertext_sha256=source.ciphertext_sha256
+            copy.store,
+            object_id,
+            size=source.size,
+            ciphertext_sha256=source.ciphertext_sha256,
+            algorithm=obj.digest_algorithm,
         )
         if not status.ok:
             status = vault.repair_copy(
-                object_id, source.store, copy.store, expected_sha256=source.ciphertext_sha256
+                object_id,
+                source.store,
+                copy.store,
+                expected_sha256=source.ciphertext_sha256,
+                algorithm=obj.digest_algorithm,
             )
         with rt.db.write() as session:
             set_copy_state(
@@ -233,7 +241,9 @@ def rewrite_sidecar(rt: Runtime, record_id: int, keyring: Keyring, *, actor: str
     if sidecar is None:
         return False
     object_id = new_object_id()
-    vault = Vault(rt.vault.stores["primary"], rt.vault.stores["replica"], keyring)
+    vault = Vault(
+        rt.vault.stores["primary"], rt.vault.stores["replica"], keyring, suite=rt.vault.suite
+    )
     result = vault.write_sealed(object_id, [body])
     try:
         with discard_on_error(vault, object_id), rt.db.write() as session:
@@ -273,12 +283,13 @@ def rewrite_sidecar(rt: Runtime, record_id: int, keyring: Keyring, *, actor: str
 
 def written(result: WriteResult) -> dict[str, Any]:
     """The vault's report of a write, as the catalog's ``add_object`` / ``supersede_object``
-    take it: the wrapped key, the plaintext's fixity, and each copy."""
+    take it: the wrapped key, the plaintext's fixity and its digest, and each copy."""
     return {
         "key_id": result.wrapped_key.key_id,
         "wrapped_key": result.wrapped_key.to_bytes(),
         "size": result.plaintext_size,
         "plaintext_sha256": result.plaintext_sha256,
+        "digest_algorithm": result.algorithm,
         "copies": [NewCopy(n, c.ok, c.size or 0, c.sha256 or "") for n, c in result.copies.items()],
     }
 

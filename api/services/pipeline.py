@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.services.fourprop import CHECK_PRIORITY, CHECK_RECORD
 from api.services.jobs import (
     RecordPayload,
     discard_on_error,
@@ -169,6 +170,7 @@ def _read_object(rt: Runtime, obj: ObjectInfo, *, actor: str) -> bytes:
         WrappedKey.from_bytes(obj.wrapped_key),
         plaintext_sha256=obj.plaintext_sha256,
         ciphertext_sha256=primary.ciphertext_sha256 if primary else None,
+        algorithm=obj.digest_algorithm,
         on_bad_copy=lambda status: mark_bad_copy(rt, obj, status, actor=actor),
     )
     with reader:
@@ -542,6 +544,15 @@ def index_record(ctx: JobContext[Any], payload: RecordPayload) -> None:
     rt.index.add([index_document(rt, record, actor=actor)])
     with rt.db.write() as session:
         finish_pipeline(session, record.id, actor=actor, archive_code=record.archive_code)
+        # The four-property check of the record as archived (docs/standards.md).
+        rt.enqueue(
+            session,
+            CHECK_RECORD,
+            {"archive_code": record.archive_code},
+            key=f"check:{record.archive_code}:intake",
+            actor=actor,
+            priority=CHECK_PRIORITY,
+        )
     log.info(
         "record processed",
         extra={"event": "record.processed", "record_id": record.id},

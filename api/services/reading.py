@@ -59,6 +59,7 @@ class Original:
     size: int
     plaintext_sha256: str
     chunks: Iterator[bytes]
+    digest_algorithm: str = "sha256"  # of plaintext_sha256: sha256 or sm3
 
 
 def mark_bad_copy(rt: Runtime, obj: ObjectInfo, status: CopyStatus, *, actor: str) -> None:
@@ -188,6 +189,7 @@ def open_original(
             WrappedKey.from_bytes(wrapped),
             plaintext_sha256=obj.plaintext_sha256,
             ciphertext_sha256=primary.ciphertext_sha256 if primary else None,
+            algorithm=obj.digest_algorithm,
             on_bad_copy=lambda status: mark_bad_copy(rt, obj, status, actor=actor),
         )
 
@@ -211,4 +213,4 @@ def open_original(
             )
             raise
 
-    return Original(record, obj.size, obj.plaintext_sha256, chunks())
+    return Original(record, obj.size, obj.plaintext_sha256, chunks(), obj.digest_algorithm)

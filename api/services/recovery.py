@@ -67,6 +67,9 @@ class SidecarObject(BaseModel):
     size: int
     plaintext_sha256: str
     copies: dict[str, SidecarCopy]
+    # The digest of plaintext_sha256 and of the copies' hashes; a sidecar written before it
+    # could be anything else has none (docs/vault-format.md, "Sidecars").
+    digest_algorithm: Literal["sha256", "sm3"] = "sha256"
 
     def data_key(self) -> WrappedKey:
         """The object's wrapped data key.
@@ -245,6 +248,7 @@ def recover_original(vault: Vault, sidecar: SidecarDoc | TombstoneDoc, dest: Pat
         original.data_key(),
         plaintext_sha256=original.plaintext_sha256,
         ciphertext_sha256=None if copy is None else copy.ciphertext_sha256,
+        algorithm=original.digest_algorithm,
     )
     dest = dest.absolute()
     # mkstemp: mode 0600, an unpredictable name, never an existing file or a symlink's target

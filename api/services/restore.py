@@ -16,7 +16,6 @@ outside a private temporary directory.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import struct
@@ -64,7 +63,7 @@ from dangan.errors import (
     StoreUnavailableError,
 )
 from ocr.inspect import sniff_media_type
-from vault import MAGIC_SEALED, STORES, Vault, WrappedKey, read_back
+from vault import MAGIC_SEALED, STORES, Vault, WrappedKey, new_hash, read_back
 
 __all__ = ["RestoreReport", "restore_from_vault"]
 
@@ -430,15 +429,16 @@ def _sealed_key(vault: Vault, object_id: str) -> WrappedKey:
 
 def _sidecar_object(vault: Vault, doc: SidecarDoc | TombstoneDoc) -> RecoveredObject:
     key = _sealed_key(vault, doc.sidecar_id)
-    digest, size = hashlib.sha256(), 0
     with vault.read_sealed(doc.sidecar_id) as reader:
-        for piece in reader:
-            digest.update(piece)
-            size += len(piece)
+        body = b"".join(reader)  # a sidecar is a small JSON document
+    # The digest the read has just checked the sealed trailer with: its suite's.
+    algorithm = reader.suite.digest if reader.suite else "sha256"
+    digest, size = new_hash(algorithm), len(body)
+    digest.update(body)
     copies: list[NewCopy] = []
     for store in STORES:
         try:
-            stored = read_back(vault.stores[store], doc.sidecar_id)
+            stored = read_back(vault.stores[store], doc.sidecar_id, algorithm)
         except (NotFoundError, StoreUnavailableError):
             copies.append(NewCopy(store, False))
             continue
@@ -451,11 +451,17 @@ def _sidecar_object(vault: Vault, doc: SidecarDoc | TombstoneDoc) -> RecoveredOb
         size=size,
         plaintext_sha256=digest.hexdigest(),
         copies=tuple(copies),
+        digest_algorithm=algorithm,
     )
 
 
 def _pages(vault: Vault, obj: SidecarObject) -> tuple[RecoveredPage, ...]:
-    with vault.read(obj.object_id, obj.data_key(), plaintext_sha256=obj.plaintext_sha256) as reader:
+    with vault.read(
+        obj.object_id,
+        obj.data_key(),
+        plaintext_sha256=obj.plaintext_sha256,
+        algorithm=obj.digest_algorithm,
+    ) as reader:
         body = b"".join(reader)
     try:
         pages = json.loads(body)["pages"]
@@ -504,6 +510,7 @@ def _recovered(vault: Vault, doc: SidecarDoc) -> tuple[RecoveredRecord, list[Rec
             size=o.size,
             plaintext_sha256=o.plaintext_sha256,
             copies=_copies(vault, o),
+            digest_algorithm=o.digest_algorithm,
         )
         for o in doc.objects
     ]

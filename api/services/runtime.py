@@ -37,7 +37,9 @@ class Runtime:
         """The catalog, opened on first use. :raises StoreUnavailableError: not initialised."""
         if self._db is None:
             self._db = open_database(
-                self.settings.database_url, pool_size=self.settings.database.pool_size
+                self.settings.database_url,
+                pool_size=self.settings.database.pool_size,
+                audit_digest=self.settings.crypto.digest,
             )
         return self._db
 

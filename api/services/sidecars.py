@@ -48,8 +48,10 @@ def _stamp(when: dt.datetime | None) -> str | None:
 
 def _object_entry(obj: ObjectInfo) -> dict[str, Any]:
     """One of the record's objects as the sidecar carries it: enough to open it without the
-    catalog (its wrapped key is no secret without the keyring) and to check every copy."""
-    return {
+    catalog (its wrapped key is no secret without the keyring) and to check every copy.
+    ``digest_algorithm`` is written only when it is not SHA-256, so a default archive's
+    sidecars stay byte for byte as they were (docs/vault-format.md, "Sidecars")."""
+    entry: dict[str, Any] = {
         "object_id": obj.id,
         "role": obj.role.value,
         "key_id": obj.key_id,
@@ -60,6 +62,9 @@ def _object_entry(obj: ObjectInfo) -> dict[str, Any]:
             c.store: {"size": c.size, "ciphertext_sha256": c.ciphertext_sha256} for c in obj.copies
         },
     }
+    if obj.digest_algorithm != "sha256":
+        entry["digest_algorithm"] = obj.digest_algorithm
+    return entry
 
 
 def sidecar_document(record: RecordInfo, objects: Sequence[ObjectInfo]) -> dict[str, Any]:

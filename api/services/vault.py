@@ -11,12 +11,23 @@ import os
 
 from dangan.config import Settings, StoreSettings
 from dangan.errors import KeyringError, StoreUnavailableError
-from vault import Backend, FsBackend, Keyring, S3Backend, Vault, keyring_from_b64, load_keyring
+from vault import (
+    Backend,
+    FsBackend,
+    Keyring,
+    S3Backend,
+    Suite,
+    Vault,
+    keyring_from_b64,
+    load_keyring,
+    suite_for,
+)
 
 __all__ = [
     "KeyringStamp",
     "build_backend",
     "build_vault",
+    "configured_suite",
     "ensure_store",
     "keyring_stamp",
     "load_configured_keyring",
@@ -92,7 +103,12 @@ def build_vault(settings: Settings, *, with_keyring: bool = True) -> Vault:
     primary = build_backend("primary", settings.vault.primary)
     replica = build_backend("replica", settings.vault.replica)
     keyring = load_configured_keyring(settings) if with_keyring else None
-    return Vault(primary, replica, keyring)
+    return Vault(primary, replica, keyring, suite=configured_suite(settings))
+
+
+def configured_suite(settings: Settings) -> Suite:
+    """The cipher suite new objects are written in (``crypto.cipher`` and ``crypto.digest``)."""
+    return suite_for(settings.crypto.cipher, settings.crypto.digest)
 
 
 def ensure_store(store: StoreSettings) -> bool:
