@@ -13,6 +13,7 @@ __all__ = ["routers"]
 
 def routers() -> list[APIRouter]:
     import api.pages.account
+    import api.pages.checks
     import api.pages.dashboard
     import api.pages.disposition
     import api.pages.governance
@@ -28,4 +29,5 @@ def routers() -> list[APIRouter]:
         api.pages.search.router,
         api.pages.governance.router,
         api.pages.disposition.router,
+        api.pages.checks.router,
     ]

@@ -50,6 +50,7 @@ _NAV: Final = (
     ("nav-search", "/search", N_("Search"), Action.search),
     ("nav-audit", "/audit", N_("Audit trail"), Action.audit_read),
     ("nav-disposition", "/disposition", N_("Disposition"), Action.disposition_approve),
+    ("nav-checks", "/checks", N_("Four-property check"), Action.check_run),
     ("nav-users", "/users", N_("Users"), Action.user_list),
 )
 

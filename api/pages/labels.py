@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from api.services.fourprop import Outcome, Property
 from catalog import (
     CopyState,
     ObjectRole,
@@ -81,6 +82,18 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         Verdict.fail: N_("fail"),
         Verdict.unmeasured: N_("not measured"),
     },
+    "check_outcome": {
+        Outcome.passed: N_("pass"),
+        Outcome.warn: N_("warn"),
+        Outcome.fail: N_("fail"),
+        Outcome.skipped: N_("not checked"),
+    },
+    "property": {
+        Property.authenticity: N_("authenticity"),
+        Property.integrity: N_("integrity"),
+        Property.usability: N_("usability"),
+        Property.security: N_("security"),
+    },
 }
 
 # Which enum each kind labels, for the completeness test.
@@ -94,6 +107,8 @@ LABELLED: Final[dict[str, type[StrEnum]]] = {
     "retention": Retention,
     "trigger": RetentionTrigger,
     "verdict": Verdict,
+    "check_outcome": Outcome,
+    "property": Property,
 }
 
 

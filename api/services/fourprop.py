@@ -27,13 +27,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from api.services.access import require_action
 from api.services.fixity import verify_catalog_copy
 from api.services.reading import mark_bad_copy
-from api.services.runtime import Runtime
+from api.services.runtime import Runtime, job_runtime, worker_actor
 from catalog import (
     Action,
     AuditEventInfo,
+    JobContext,
     ObjectInfo,
     ObjectRole,
     PageInfo,
@@ -51,7 +54,10 @@ from catalog import (
     objects_of_record,
     record_event,
     record_target,
+    register,
+    report_schedule_run,
     verify_chain,
+    visible_classes,
 )
 from catalog.checks import records_to_check, serial_runs
 from dangan.errors import DanganError, InvalidInputError
@@ -267,6 +273,7 @@ def _read_whole(rt: Runtime, obj: ObjectInfo, *, actor: str) -> bytes:
         obj.id,
         WrappedKey.from_bytes(obj.wrapped_key),
         plaintext_sha256=obj.plaintext_sha256,
+        algorithm=obj.digest_algorithm,
         on_bad_copy=lambda status: mark_bad_copy(rt, obj, status, actor=actor),
     )
     with reader:
@@ -709,11 +716,22 @@ def _store_problems(rt: Runtime) -> list[str]:
 
 
 def check_archive_items(
-    rt: Runtime, selection: Selection, *, now: float | None = None
+    rt: Runtime, selection: Selection, *, who: UserInfo | None = None, now: float | None = None
 ) -> list[CheckItem]:
     """The checks of the archive as a whole: the audit chain (A0), archive-code serials
-    without gaps (I4), the keyring (S3), temp areas (S4) and the stores (S5)."""
+    without gaps (I4), the keyring (S3), temp areas (S4) and the stores (S5).
+
+    :param who: the reader; the code series of types whose records they may not see (合同
+        for all but directors) are left out of I4, so its figures tell nothing of them.
+    """
     out = _Items()
+    hidden: frozenset[str] = frozenset()
+    if who is not None:
+        seen = visible_classes(who)
+        with rt.db.read() as session:
+            hidden = frozenset(
+                t.name for t in list_business_types(session) if t.default_security_class not in seen
+            )
     with rt.db.read() as session:
         chain = verify_chain(session)
         runs = serial_runs(
@@ -722,6 +740,7 @@ def check_archive_items(
             year_from=selection.year_from,
             year_to=selection.year_to,
         )
+    runs = [r for r in runs if r.business_type not in hidden]
     out.add(
         Property.authenticity,
         "A0",
@@ -766,6 +785,7 @@ def run_check(
     deep: bool = True,
     occasion: str = "manual",
     limit: int | None = None,
+    archive: bool = True,
     progress: Callable[[RecordCheck], None] | None = None,
 ) -> CheckReport:
     """Check the selected records and the archive, audit the run, and return the report.
@@ -773,6 +793,8 @@ def run_check(
     :param user: the person asking (checked by the policy, and only their visible records
         are checked); ``None`` for the system (scheduled runs, intake).
     :param limit: the most records one run takes; more selected is an error.
+    :param archive: also check the archive as a whole (the trail, serials, keyring, temp
+        areas, stores); intake's check of one record leaves that to the scheduled run.
     :raises PermissionDeniedError: the user may not run checks.
     :raises InvalidInputError: more records selected than ``limit``.
     """
@@ -796,7 +818,8 @@ def run_check(
         )
     found = {r.archive_code for r in records}
     report.not_found = [c for c in selection.codes if c not in found]
-    report.archive = check_archive_items(rt, selection)
+    if archive:
+        report.archive = check_archive_items(rt, selection, who=user)
     for record in records:
         result = check_record(rt, record, deep=deep, actor=who)
         report.records.append(result)
@@ -841,3 +864,85 @@ def _audit(rt: Runtime, report: CheckReport) -> None:
                 ),
             },
         )
+
+
+# --- jobs: at intake and on a schedule -----------------------------------------------------
+
+CHECK_RECORD = "check.record"
+"""Queued by intake once a record is archived: that record's deep check."""
+CHECK_ARCHIVE = "check.archive"
+"""Queued by the scheduler every ``check.interval_days``: every record (quick) and the archive."""
+CHECK_PRIORITY = 400  # after intake (100), before the fixity cycle (500)
+
+
+class CheckRecordPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    archive_code: str = Field(min_length=1, max_length=64)
+
+
+class CheckArchivePayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@register(CHECK_RECORD, CheckRecordPayload)
+def check_record_job(ctx: JobContext[Any], payload: CheckRecordPayload) -> None:
+    """Intake's check of one archived record; its outcome is in the record's history."""
+    rt = job_runtime(ctx, "check")
+    run_check(
+        rt,
+        Selection((payload.archive_code,)),
+        user=None,
+        actor=worker_actor(ctx),
+        occasion="intake",
+        archive=False,
+    )
+
+
+@register(CHECK_ARCHIVE, CheckArchivePayload)
+def check_archive_job(ctx: JobContext[Any], payload: CheckArchivePayload) -> None:
+    """The scheduled check: every record by its copies' hashes (the fixity cycle decrypts a
+    share of them each run) and the archive; the report is kept under ``reports/checks``."""
+    rt = job_runtime(ctx, "check")
+    report = run_check(
+        rt, Selection(), user=None, actor=worker_actor(ctx), occasion="schedule", deep=False
+    )
+    save_report(rt, report)
+    failed = sum(1 for i in report.archive if i.outcome is Outcome.fail)
+    with rt.db.write() as session:
+        report_schedule_run(session, CHECK_ARCHIVE, {**report.counts(), "archive_fail": failed})
+
+
+def reports_dir(rt: Runtime) -> Path:
+    return rt.settings.data_dir / "reports" / "checks"
+
+
+def save_report(rt: Runtime, report: CheckReport) -> Path:
+    """Keep a report as JSON, CSV and HTML (mode 0600, in a 0700 directory), and only the
+    newest ``check.keep_reports`` of them."""
+    from api.services.fourprop_report import report_csv, report_html
+
+    directory = reports_dir(rt)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stem = report.started_at.strftime("%Y%m%dT%H%M%S%fZ")
+    bodies = {
+        "json": json.dumps(report.as_dict(), ensure_ascii=False, indent=1).encode(),
+        "csv": report_csv(report).encode("utf-8-sig"),
+        "html": report_html(report).encode(),
+    }
+    for ext, body in bodies.items():
+        path = directory / f"check-{stem}.{ext}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+    stems = sorted({p.name.split(".")[0] for p in directory.glob("check-*.json")})
+    for old in stems[: -rt.settings.check.keep_reports]:
+        for path in directory.glob(f"{old}.*"):
+            path.unlink(missing_ok=True)
+    return directory / f"check-{stem}.json"
+
+
+def sees_every_class(user: UserInfo) -> bool:
+    """Whether ``user`` may see records of every security class: only they may read the
+    scheduled runs' reports, which cover every record."""
+    return visible_classes(user) == frozenset(SecurityClass)

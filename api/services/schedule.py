@@ -13,6 +13,7 @@ import datetime as dt
 
 from api.services.access import require_action
 from api.services.fixity_cycle import FIXITY_CYCLE, FIXITY_PRIORITY
+from api.services.fourprop import CHECK_ARCHIVE, CHECK_PRIORITY
 from api.services.replication import REPLICATION_INTERVAL, REPLICATION_PRIORITY, REPLICATION_RUN
 from api.services.runtime import Runtime
 from catalog import (
@@ -65,6 +66,13 @@ def declared_schedules(settings: Settings) -> list[ScheduleSpec]:
             DAY,
             priority=300,
             description="find records due for disposition; check holds and deadlines",
+        ),
+        ScheduleSpec(
+            "four-property",
+            CHECK_ARCHIVE,
+            dt.timedelta(days=settings.check.interval_days),
+            priority=CHECK_PRIORITY,
+            description="the four-property check of every record and the archive; keep its report",
         ),
         ScheduleSpec(
             "catalog-backup",

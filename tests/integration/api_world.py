@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -129,3 +130,28 @@ def world(tmp: Path, *, throttle: LoginThrottle | None = None) -> Iterator[World
             yield w
     finally:
         rt.close()
+
+
+_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def sign_in_browser(w: World, role: Role, *, lang: str = "en") -> TestClient:
+    """A browser of its own (its own cookie jar) signed in to the pages as the role's user."""
+    client = TestClient(w.client.app, cookies={"dangan_lang": lang})
+    form = client.get("/login")
+    assert form.status_code == 200
+    found = _CSRF_INPUT.search(form.text)
+    assert found is not None
+    signed_in = client.post(
+        "/login",
+        data={
+            "username": user_name(role),
+            "password": PASSWORD,
+            "csrf_token": found.group(1),
+            "next": "/records",
+        },
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    assert signed_in.headers["location"] == "/records"
+    return client

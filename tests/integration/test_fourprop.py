@@ -3,6 +3,7 @@ each rule fails when what it guards is broken behind dangan's back (docs/standar
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -12,10 +13,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from api.services.fourprop import CheckReport, Outcome, Property, Selection, run_check
+from api.services.fourprop import (
+    CHECK_ARCHIVE,
+    CheckReport,
+    Outcome,
+    Property,
+    Selection,
+    reports_dir,
+    run_check,
+)
 from api.services.fourprop_report import CSV_COLUMNS, report_csv, report_html, report_pdf
 from api.services.jobs import rewrite_sidecar
 from api.services.records import update_record
+from api.services.schedule import declared_schedules, states
 from catalog import (
     ObjectRole,
     Role,
@@ -24,6 +34,7 @@ from catalog import (
     get_user,
     list_events,
     objects_of_record,
+    tick_schedules,
     update_record_fields,
 )
 from dangan.errors import InvalidInputError, PermissionDeniedError
@@ -106,7 +117,8 @@ def test_a_clean_archive_passes_every_rule(w: World) -> None:
         ), items
         assert items["U5"] in (Outcome.passed, Outcome.warn)
     assert set(_archive(report).values()) == {Outcome.passed}
-    assert "A0" in _archive(report) and "I4" in _archive(report)
+    assert "A0" in _archive(report)
+    assert "I4" in _archive(report)
     # Every record's check and the run itself are in the audit trail.
     with w.rt.db.read() as session:
         runs = list_events(session, action="check.run")
@@ -119,7 +131,8 @@ def test_a_field_changed_in_the_database_alone_fails_authenticity(w: World) -> N
     _sql(w, "UPDATE records SET title = 'forged' WHERE archive_code = :c", c=w.internal)
     report = _check(w, w.internal)
     items = _items(report, w.internal)
-    assert items["A3"] is Outcome.fail and "title" in _detail(report, w.internal, "A3")
+    assert items["A3"] is Outcome.fail
+    assert "title" in _detail(report, w.internal, "A3")
     assert items["A4"] is Outcome.fail  # the last audited change left another title
     assert report.records[0].by_property()[Property.authenticity] is Outcome.fail
     assert "forged" not in report_csv(report)  # the report never carries record text
@@ -159,8 +172,10 @@ def test_missing_pages_and_fields_fail_integrity(w: World) -> None:
     )
     report = _check(w, w.internal)
     items = _items(report, w.internal)
-    assert items["I1"] is Outcome.fail and "1 of 3" in _detail(report, w.internal, "I1")
-    assert items["I2"] is Outcome.fail and "paper_location" in _detail(report, w.internal, "I2")
+    assert items["I1"] is Outcome.fail
+    assert "1 of 3" in _detail(report, w.internal, "I1")
+    assert items["I2"] is Outcome.fail
+    assert "paper_location" in _detail(report, w.internal, "I2")
     assert items["U2"] is Outcome.fail  # the file has 1 page, 3 declared
 
 
@@ -176,7 +191,8 @@ def test_a_contract_filed_lower_fails_security(w: World) -> None:
     _sql(w, "UPDATE records SET security_class = 'internal' WHERE archive_code = :c", c=w.contract)
     report = _check(w, w.contract)
     items = _items(report, w.contract)
-    assert items["S2"] is Outcome.fail and "合同" in _detail(report, w.contract, "S2")
+    assert items["S2"] is Outcome.fail
+    assert "合同" in _detail(report, w.contract, "S2")
     assert items["A3"] is Outcome.fail  # the sidecar still says contract
 
 
@@ -195,7 +211,8 @@ def test_keyring_mode_and_left_over_plaintext_fail_security(w: World) -> None:
         stale.rmdir()
         keyring.chmod(0o600)
     archive = _archive(_check(w, w.internal, deep=False))
-    assert archive["S3"] is Outcome.passed and archive["S4"] is Outcome.passed
+    assert archive["S3"] is Outcome.passed
+    assert archive["S4"] is Outcome.passed
 
 
 def test_the_policy_decides_who_checks_what(w: World) -> None:
@@ -205,6 +222,11 @@ def test_the_policy_decides_who_checks_what(w: World) -> None:
     # A hidden contract is reported as not found, exactly like a code that does not exist.
     assert [r.archive_code for r in auditor.records] == [w.internal]
     assert auditor.not_found == [w.contract]
+    # The contract's code series is no part of the auditor's report, not even as a count.
+    i4 = next(i for i in auditor.archive if i.rule == "I4")
+    assert i4.detail == "1 codes in 1 series"
+    director = _check(w, w.internal, deep=False)
+    assert next(i for i in director.archive if i.rule == "I4").detail == "2 codes in 2 series"
     missing = _check(w, "2023-合同-999", role=Role.auditor, deep=False)
     assert missing.not_found == ["2023-合同-999"]
     batch = run_check(w.rt, Selection(business_type="合同"), user=_user(w, Role.director))
@@ -219,9 +241,12 @@ def test_reports_in_csv_html_and_pdf(w: World) -> None:
     assert rows[0] == ",".join(CSV_COLUMNS)
     assert len(rows) == 1 + len(report.archive) + sum(len(r.items) for r in report.records)
     html = report_html(report)
-    assert "四性检测报告" in html and w.internal in html and "<script" not in html
+    assert "四性检测报告" in html
+    assert w.internal in html
+    assert "<script" not in html
     pdf = report_pdf(report)
-    assert pdf.startswith(b"%PDF-") and len(pdf) > 2000
+    assert pdf.startswith(b"%PDF-")
+    assert len(pdf) > 2000
 
 
 def test_the_api_runs_a_check_and_hands_out_the_report(w: World) -> None:
@@ -240,3 +265,34 @@ def test_the_api_runs_a_check_and_hands_out_the_report(w: World) -> None:
     assert w.internal in csv.content.decode("utf-8-sig")
     refused = w.client.post("/api/v1/checks", json={}, headers=w.headers(Role.clerk))
     assert refused.status_code == 403
+
+
+def test_intake_checks_each_record_and_the_schedule_checks_the_archive(w: World) -> None:
+    with w.rt.db.read() as session:
+        at_intake = [
+            e
+            for e in list_events(session, action="check.record", target=f"record:{w.internal}")
+            if e.detail["occasion"] == "intake"
+        ]
+    # Intake checked the record deep once it was archived (before its fields were completed).
+    assert len(at_intake) == 1
+    assert at_intake[0].detail["deep"] is True
+    assert at_intake[0].actor.startswith("worker")
+
+    (spec,) = [s for s in declared_schedules(w.rt.settings) if s.kind == CHECK_ARCHIVE]
+    assert spec.interval.days == w.rt.settings.check.interval_days
+    # The scheduler queues it when due (only this schedule is runnable here).
+    assert [j.kind for j in tick_schedules(w.rt.db, [spec], runnable={CHECK_ARCHIVE})] == [
+        CHECK_ARCHIVE
+    ]
+    run_queue(w.rt)
+    reports = sorted(reports_dir(w.rt).iterdir())
+    assert [p.suffix for p in reports] == [".csv", ".html", ".json"]
+    assert all(p.stat().st_mode & 0o077 == 0 for p in reports)
+    saved = json.loads(reports[-1].read_text(encoding="utf-8"))
+    assert saved["occasion"] == "schedule"
+    assert saved["deep"] is False
+    assert {r["archive_code"] for r in saved["records"]} == {w.internal, w.contract}
+    (state,) = [s for s in states(w.rt) if s.kind == CHECK_ARCHIVE]
+    assert state.summary is not None
+    assert state.summary["pass"] + state.summary["warn"] == 2

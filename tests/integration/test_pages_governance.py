@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.pages.governance import PAGE_SIZE
 from catalog import Role, record_event
-from tests.integration.api_world import PASSWORD, World, user_name, world
+from tests.integration.api_world import PASSWORD, World, sign_in_browser, user_name, world
 
 _CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -29,31 +29,9 @@ def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield the_world
 
 
-def _sign_in(w: World, role: Role, *, lang: str = "en") -> TestClient:
-    """A browser of its own (its own cookie jar) signed in as the role's user."""
-    client = TestClient(w.client.app, cookies={"dangan_lang": lang})
-    form = client.get("/login")
-    assert form.status_code == 200
-    found = _CSRF_INPUT.search(form.text)
-    assert found is not None
-    signed_in = client.post(
-        "/login",
-        data={
-            "username": user_name(role),
-            "password": PASSWORD,
-            "csrf_token": found.group(1),
-            "next": "/records",
-        },
-        follow_redirects=False,
-    )
-    assert signed_in.status_code == 303, signed_in.text
-    assert signed_in.headers["location"] == "/records"
-    return client
-
-
 @pytest.fixture(scope="module")
 def browsers(w: World) -> dict[Role, TestClient]:
-    return {role: _sign_in(w, role) for role in Role}
+    return {role: sign_in_browser(w, role) for role in Role}
 
 
 def _events(html: str) -> list[tuple[int, str]]:
@@ -203,7 +181,7 @@ def test_verify_behind_the_button_needs_the_csrf_token(browsers: dict[Role, Test
 
 
 def test_the_page_speaks_chinese_by_default(w: World) -> None:
-    auditor = _sign_in(w, Role.auditor, lang="zh-CN")
+    auditor = sign_in_browser(w, Role.auditor, lang="zh-CN")
     page = auditor.get("/audit").text
     assert "审计日志" in page
     assert "校验" in page
