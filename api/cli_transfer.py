@@ -92,6 +92,7 @@ def export(
             "audit_events": report.audit_events,
             "payload_oxum": f"{report.payload_bytes}.{report.payload_files}",
             "tagmanifest_sha256": report.tagmanifest_sha256,
+            "check_outcome": report.check_outcome,
         }
         click.echo(json.dumps(doc, ensure_ascii=False))
         return
@@ -99,6 +100,11 @@ def export(
         click.echo(code)
     for code in report.skipped:
         click.echo(f"skipped {code}: still in intake", err=True)
+    if report.check_outcome == "fail":
+        click.echo(
+            "the four-property check found problems: see data/check/fourprop.html in the bag",
+            err=True,
+        )
     click.echo(
         f"exported {len(report.records)} records ({report.pages} pages, "
         f"{report.payload_files} files, {report.payload_bytes} bytes) to {report.path}",

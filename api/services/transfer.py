@@ -29,6 +29,8 @@ from typing import Any, Final
 
 from api.services.access import require_action
 from api.services.bags import ALGORITHMS, make_bag
+from api.services.fourprop import Selection, run_check
+from api.services.fourprop_report import report_csv, report_html
 from api.services.runtime import Runtime
 from api.services.transfer_package import FORMAT_VERSION, PACKAGE_FORMAT
 from api.services.transfer_records import export_record, iso_utc, write_file
@@ -106,6 +108,7 @@ class ExportReport:
     payload_bytes: int
     payload_files: int
     tagmanifest_sha256: str
+    check_outcome: str = "pass"  # the four-property check before the transfer (in the bag)
 
 
 # --- selecting ------------------------------------------------------------------------------
@@ -228,9 +231,23 @@ def export_bag(
         raise NotFoundError("no record you may export matches")
     when = now or dt.datetime.now(dt.UTC)
     export_id = uuid.uuid4().hex
+    # The four-property check before a transfer (DA/T 70-2018): its report travels in the bag.
+    check = run_check(
+        rt,
+        Selection(tuple(r.archive_code for r in records)),
+        user=user,
+        occasion="transfer",
+    )
     work = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     pages = events = 0
     try:
+        (work / "check").mkdir()
+        write_file(
+            work / "check" / "fourprop.json",
+            [json.dumps(check.as_dict(), ensure_ascii=False, indent=1).encode()],
+        )
+        write_file(work / "check" / "fourprop.csv", [report_csv(check).encode("utf-8-sig")])
+        write_file(work / "check" / "fourprop.html", [report_html(check).encode()])
         for record in records:
             p, e = export_record(
                 rt, record, work / "records" / record.archive_code, user, export_id
@@ -264,6 +281,7 @@ def export_bag(
                 "Dangan-Pages": str(pages),
                 "Dangan-Audit-Events": str(events),
                 "Dangan-Manifest-Algorithms": ", ".join(ALGORITHMS),
+                "Dangan-Check-Outcome": check.outcome.value,
             },
         )
         work.rename(destination)  # mode 0700, as mkdtemp made it: it holds students' records
@@ -310,4 +328,5 @@ def export_bag(
         payload_bytes=facts.payload_bytes,
         payload_files=facts.payload_files,
         tagmanifest_sha256=facts.tagmanifest_sha256,
+        check_outcome=check.outcome.value,
     )

@@ -22,7 +22,7 @@ import hmac
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -272,9 +272,15 @@ def import_bag(rt: Runtime, bag: Path, user: UserInfo) -> ImportReport:
         with rt.db.write() as session:
             created: list[tuple[RecordInfo, PlannedRecord]] = []
             for item, objects, results in stored:
+                # The record keeps its original's digest in this vault's algorithm, as
+                # intake does (the bag's SHA-256 was checked as it was stored).
+                original = next(o for o in objects if o.role is ObjectRole.original)
                 record = import_record(
                     session,
-                    _imported(item),
+                    replace(
+                        _imported(item),
+                        plaintext_sha256=original.written["plaintext_sha256"],
+                    ),
                     objects,
                     actor=user.name,
                     actor_id=user.id,

@@ -69,6 +69,7 @@ def _plaintext(rt: Runtime, obj: ObjectInfo, *, actor: str) -> Iterator[bytes]:
         WrappedKey.from_bytes(obj.wrapped_key),
         plaintext_sha256=obj.plaintext_sha256,
         ciphertext_sha256=primary.ciphertext_sha256 if primary else None,
+        algorithm=obj.digest_algorithm,
         on_bad_copy=lambda status: mark_bad_copy(rt, obj, status, actor=actor),
     )
     with reader:

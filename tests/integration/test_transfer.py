@@ -156,8 +156,9 @@ def test_the_export_is_a_valid_bag_with_sha256_and_sm3(source: Source, bag: Path
     assert "is valid" in done.stderr
     for name in ("manifest-sha256.txt", "manifest-sm3.txt"):
         lines = (bag / name).read_text(encoding="utf-8").splitlines()
-        # transfer.json, and per record: original, access PDF, 2 metadata, OCR text, audit
-        assert len(lines) == 1 + 2 * 6
+        # transfer.json, the check's 3 reports, and per record: original, access PDF,
+        # 2 metadata, OCR text, audit
+        assert len(lines) == 1 + 3 + 2 * 6
     assert {p.name for p in bag.iterdir()} == {
         "bagit.txt",
         "bag-info.txt",
@@ -188,6 +189,11 @@ def test_the_export_is_a_valid_bag_with_sha256_and_sm3(source: Source, bag: Path
     assert "Source-Organization: 某某中学学籍档案室" in info
     assert "Dangan-Records: 2" in info
     assert "Payload-Oxum: " in info
+    # The four-property check ran before the transfer; its report travels in the bag.
+    check = json.loads((bag / "data" / "check" / "fourprop.json").read_text(encoding="utf-8"))
+    assert check["occasion"] == "transfer"
+    assert {r["archive_code"] for r in check["records"]} == {source.internal, source.contract}
+    assert f"Dangan-Check-Outcome: {check['outcome']}" in info
     # Unencrypted: the original in the bag is the scan as it was ingested.
     assert original.read_bytes() == _bytes(source.rt, source.internal, ObjectRole.original)
     meta = json.loads((record / "metadata.json").read_text(encoding="utf-8"))
