@@ -319,7 +319,8 @@ def certificate_pdf(doc: Mapping[str, Any], key: SigningKey) -> bytes:
         )
         w.line(
             f"销毁 Destroyed: {_when(rec['disposed_at'])}    objects {rec['objects_destroyed']}"
-            f"    copies left {rec['copies_left']}    sha256 {rec['plaintext_sha256'] or '-'}",
+            f"    copies left {rec['copies_left']}    "
+            f"{rec.get('digest_algorithm', 'sha256')} {rec['plaintext_sha256'] or '-'}",
             indent=14,
             gap=6,
         )

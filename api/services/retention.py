@@ -38,6 +38,7 @@ from catalog import (
     CertificateInfo,
     HoldInfo,
     JobContext,
+    ObjectRole,
     ProposalInfo,
     ProposalState,
     ScanReport,
@@ -481,6 +482,13 @@ def _issue(
                     "copies_left": len(report.copies_left) if report else None,
                 }
             )
+            # "plaintext_sha256" holds the original's digest in its own algorithm; named
+            # only when it is not SHA-256, so certificates of SHA-256 records are unchanged.
+            algorithm = next(
+                (o.digest_algorithm for o in objects if o.role is ObjectRole.original), "sha256"
+            )
+            if algorithm != "sha256":
+                entries[-1]["digest_algorithm"] = algorithm
         body = {
             "certificate_id": cert_id,
             "issued_at": _stamp(issued),
