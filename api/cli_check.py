@@ -13,9 +13,10 @@ import click
 from api.cli import _person, _State, cli, pass_state
 from api.services.fourprop import CheckReport, Outcome, RecordCheck, Selection, run_check
 from api.services.fourprop_report import report_csv, report_html, report_pdf
+from api.services.quality_backfill import backfill_quality
 from dangan.errors import ExitCode, InvalidInputError
 
-__all__ = ["check", "parse_years"]
+__all__ = ["check", "parse_years", "quality", "quality_backfill"]
 
 _YEARS = re.compile(r"^(\d{4})(?:\.\.(\d{4}))?$")
 _MARK = {
@@ -142,3 +143,33 @@ def check(
         sys.stdout.flush()
     if report.outcome is Outcome.fail or report.not_found:
         raise click.exceptions.Exit(int(ExitCode.check_failed))
+
+
+@cli.group()
+def quality() -> None:
+    """The digitization quality gate (docs/quality.md)."""
+
+
+@quality.command("backfill")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="The most records measured in this run.",
+)
+@click.option(
+    "--as", "actor", metavar="USER", help="Recorded in the audit trail (default: system)."
+)
+@pass_state
+def quality_backfill(st: _State, limit: int, actor: str | None) -> None:
+    """Measure the pages read before the quality gate existed (no OCR again); run it until
+    it says 0 records."""
+    st.rt.require_initialised()
+    who, _person_info = _person(st, actor)
+    report = backfill_quality(st.rt, actor=who, limit=limit)
+    for line in report.failed:
+        click.echo(f"failed {line}", err=True)
+    click.echo(f"measured {report.pages} pages of {report.records} records")
+    if report.failed:
+        raise click.exceptions.Exit(int(ExitCode.operational))

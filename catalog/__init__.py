@@ -114,6 +114,7 @@ from catalog.policy import (
 from catalog.quality import (
     PageCheckInfo,
     checks_of_pages,
+    pages_never_measured,
     quality_issue_counts,
     store_page_checks,
 )
@@ -294,6 +295,7 @@ __all__ = [
     "objects_of_record",
     "objects_to_rewrap",
     "open_database",
+    "pages_never_measured",
     "parse_code",
     "policy_table",
     "quality_issue_counts",

@@ -16,12 +16,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from catalog.audit import record_event
-from catalog.models import Page, PageCheck, Record, Verdict
+from catalog.models import Page, PageCheck, PageState, Record, RecordStatus, Verdict
 from dangan.errors import NotFoundError
 
 __all__ = [
     "PageCheckInfo",
     "checks_of_pages",
+    "pages_never_measured",
     "quality_issue_counts",
     "store_page_checks",
 ]
@@ -134,3 +135,28 @@ def quality_issue_counts(session: Session, record_ids: Iterable[int]) -> dict[in
         .group_by(Page.record_id)
     ).all()
     return {int(r): int(n) for r, n in rows}
+
+
+def pages_never_measured(session: Session, *, limit: int) -> list[tuple[str, list[int]]]:
+    """Live records with pages read before the quality gate existed (read, but with no
+    findings): each record's archive code and those page numbers, oldest records first.
+
+    :param limit: the most records returned.
+    """
+    measured = select(PageCheck.page_id)
+    rows = session.execute(
+        select(Record.archive_code, Page.number)
+        .join(Page, Page.record_id == Record.id)
+        .where(
+            Page.state == PageState.done.value,
+            Page.id.not_in(measured),
+            Record.status != RecordStatus.disposed.value,
+        )
+        .order_by(Record.id, Page.number)
+    ).all()
+    found: dict[str, list[int]] = {}
+    for code, number in rows:
+        if code not in found and len(found) >= limit:
+            break
+        found.setdefault(code, []).append(number)
+    return list(found.items())

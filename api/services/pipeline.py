@@ -177,6 +177,11 @@ def _read_object(rt: Runtime, obj: ObjectInfo, *, actor: str) -> bytes:
         return b"".join(reader)
 
 
+def original_scan(rt: Runtime, record: RecordInfo, *, actor: str) -> tuple[bytes, str]:
+    """The record's original scan in memory, and its media type (sniffed, as at intake)."""
+    return _original(rt, record, actor=actor)
+
+
 def _original(rt: Runtime, record: RecordInfo, *, actor: str) -> tuple[bytes, str]:
     """The record's original scan in memory, and its media type (sniffed, as at intake)."""
     with rt.db.read() as session:
@@ -356,11 +361,32 @@ def quality_checks(
     :param scan: what :func:`ocr.quality.measure_page` found on the page as scanned.
     :param result: the page's reading; its skew is the angle measured before deskewing.
     """
-    born_digital = result.engine == "text_layer"  # its text came with it: nothing was skewed
+    return judge_page(
+        rules,
+        business_type,
+        scan,
+        skew=result.skew,
+        confidence=result.confidence,
+        engine=result.engine,
+    )
+
+
+def judge_page(
+    rules: QualitySettings,
+    business_type: str,
+    scan: PageScan,
+    *,
+    skew: float | None,
+    confidence: float | None,
+    engine: str | None,
+) -> list[PageCheckInfo]:
+    """:func:`quality_checks` from a page's figures: its skew before deskewing, its OCR
+    confidence and the engine that read it (``text_layer``: born digital, never skewed)."""
+    born_digital = engine == "text_layer"  # its text came with it: nothing was skewed
     judged = assess(
         scan,
-        skew=None if born_digital else result.skew,
-        confidence=result.confidence,
+        skew=None if born_digital else skew,
+        confidence=confidence,
         rules=QualityRules(
             min_dpi=rules.min_dpi,
             max_skew=rules.max_skew,
