@@ -538,3 +538,29 @@ class CheckReportOut(BaseModel):
     not_found: list[str] = Field(description="codes given that name no record you may see")
     archive: list[CheckItemOut]
     records: list[RecordCheckOut]
+
+
+class QuarterIndicatorsOut(BaseModel):
+    quarter: str = Field(description="e.g. 2026Q3, by when records were entered (UTC)")
+    entered: int
+    archived: int
+    mean_hours_to_archive: float | None = Field(description="timeliness: entered → archived")
+    p90_hours_to_archive: float | None
+    incomplete_fields: int = Field(description="live records missing a required field")
+    incomplete_pages: int = Field(description="archived records with a page not read")
+    completeness: float | None = Field(description="share of entered records complete")
+    sampled: int | None = Field(description="items of the quarter's sampling audit")
+    defective: int | None
+    findings: int | None
+    accuracy: float | None = Field(description="findings per item sampled")
+    error_rate: float | None = Field(description="defective items over items sampled")
+
+
+class IndicatorsOut(BaseModel):
+    as_of: dt.datetime
+    quarters: list[QuarterIndicatorsOut]
+    trends: dict[str, float | None] = Field(description="latest quarter minus the one before")
+    by_type: list[dict[str, Any]]
+    by_year: list[dict[str, Any]]
+    by_class: list[dict[str, Any]]
+    status_changes: list[dict[str, Any]]

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.deps import RuntimeDep
 from api.pages.base import PageUser, render
+from api.services.indicators import office_indicators
 from api.pages.labels import N_, label
 from api.services.schedule import states as schedule_states
 from api.services.stats import dashboard
@@ -282,6 +283,7 @@ def dashboard_page(request: Request, rt: RuntimeDep, user: PageUser) -> Response
                 schedule_rows(schedule_states(rt)) if is_allowed(user.role, Action.job_read) else ()
             ),
             "days": day_bars(stats),
+            "indicators": office_indicators(rt, user),
             "chart_width": CHART_WIDTH,
             "label_width": LABEL_WIDTH,
         },

@@ -12,6 +12,7 @@ from typing import Final
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from api.services.csvcells import safe_cell
 from api.services.fourprop import CheckItem, CheckReport, Outcome, Property
 
 __all__ = ["CSV_COLUMNS", "PROPERTY_NAMES", "report_csv", "report_html", "report_pdf"]
@@ -54,12 +55,6 @@ _env = Environment(
 )
 
 
-def _safe_cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def report_csv(report: CheckReport) -> str:
     """One row per item: the archive's items first (no code), then each record's."""
     out = io.StringIO()
@@ -69,7 +64,7 @@ def report_csv(report: CheckReport) -> str:
     def row(code: str, business_type: str, year: object, item: CheckItem) -> None:
         writer.writerow(
             [
-                _safe_cell(v)
+                safe_cell(v)
                 for v in (
                     code,
                     business_type,

@@ -111,6 +111,7 @@ ENDPOINTS = (
     Endpoint("GET", "/api/v1/jobs", Action.job_read),
     Endpoint("GET", "/api/v1/jobs/schedule", Action.job_read),
     Endpoint("GET", "/api/v1/stats", Action.stats_read),
+    Endpoint("GET", "/api/v1/stats/indicators", Action.stats_read),
     Endpoint("GET", "/api/v1/users", Action.user_list),
     Endpoint("POST", "/api/v1/users", Action.user_manage, 201, kwargs=_new_user),
     Endpoint("POST", "/api/v1/users/victim/disable", Action.user_manage),
