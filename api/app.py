@@ -180,6 +180,7 @@ def create_app(
         routes.audit,
         routes.disposition,
         routes.checks,
+        routes.sampling,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     for router in pages.routers():

@@ -296,6 +296,7 @@ class ObjectRole(StrEnum):
     ocr_page = "ocr_page"  # one page's OCR result, until the record's pages are assembled
     ocr_text = "ocr_text"  # every page's OCR result (JSON), the source of the index
     access_copy = "access_copy"  # a searchable PDF: page images with an invisible text layer
+    evidence = "evidence"  # a file answering or closing a sampling audit's finding
 
 
 class VaultObject(Base):
@@ -388,4 +389,5 @@ class Job(Base):
 
 # Tables that live in their own modules, on the same Base (so migrations see them).
 from catalog.retention_models import DispositionProposal  # noqa: E402, F401 - retention tables
+from catalog.sampling_models import SamplingAudit  # noqa: E402, F401 - sampling audit tables
 from catalog.schedule_models import Schedule  # noqa: E402 - after Base, which it uses

@@ -18,6 +18,7 @@ def routers() -> list[APIRouter]:
     import api.pages.disposition
     import api.pages.governance
     import api.pages.records
+    import api.pages.sampling
     import api.pages.search
     import api.pages.upload
 
@@ -30,4 +31,5 @@ def routers() -> list[APIRouter]:
         api.pages.governance.router,
         api.pages.disposition.router,
         api.pages.checks.router,
+        api.pages.sampling.router,
     ]

@@ -51,6 +51,7 @@ _NAV: Final = (
     ("nav-audit", "/audit", N_("Audit trail"), Action.audit_read),
     ("nav-disposition", "/disposition", N_("Disposition"), Action.disposition_approve),
     ("nav-checks", "/checks", N_("Four-property check"), Action.check_run),
+    ("nav-sampling", "/sampling", N_("Sampling audit"), Action.sampling_run),
     ("nav-users", "/users", N_("Users"), Action.user_list),
 )
 

@@ -13,6 +13,8 @@ from typing import Final
 from api.services.fourprop import Outcome, Property
 from catalog import (
     CopyState,
+    FindingSeverity,
+    FindingState,
     ObjectRole,
     RecordStatus,
     Retention,
@@ -57,6 +59,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         ObjectRole.ocr_page: N_("page text"),
         ObjectRole.ocr_text: N_("OCR text"),
         ObjectRole.access_copy: N_("searchable PDF"),
+        ObjectRole.evidence: N_("finding evidence"),
     },
     "store": {"primary": N_("primary store"), "replica": N_("replica store")},
     "class": {SecurityClass.internal: N_("internal"), SecurityClass.contract: N_("contract")},
@@ -94,6 +97,16 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         Property.usability: N_("usability"),
         Property.security: N_("security"),
     },
+    "severity": {
+        FindingSeverity.minor: N_("minor"),
+        FindingSeverity.major: N_("major"),
+        FindingSeverity.critical: N_("critical"),
+    },
+    "finding_state": {
+        FindingState.open: N_("open"),
+        FindingState.answered: N_("answered"),
+        FindingState.closed: N_("closed"),
+    },
 }
 
 # Which enum each kind labels, for the completeness test.
@@ -109,6 +122,8 @@ LABELLED: Final[dict[str, type[StrEnum]]] = {
     "verdict": Verdict,
     "check_outcome": Outcome,
     "property": Property,
+    "severity": FindingSeverity,
+    "finding_state": FindingState,
 }
 
 

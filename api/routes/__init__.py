@@ -1,6 +1,18 @@
 """The JSON API's routes under ``/api/v1``: thin skins over ``api.services``."""
 
-from api.routes import audit, auth, checks, disposition, jobs, ops, records, search, stats, users
+from api.routes import (
+    audit,
+    auth,
+    checks,
+    disposition,
+    jobs,
+    ops,
+    records,
+    sampling,
+    search,
+    stats,
+    users,
+)
 
 __all__ = [
     "audit",
@@ -10,6 +22,7 @@ __all__ = [
     "jobs",
     "ops",
     "records",
+    "sampling",
     "search",
     "stats",
     "users",

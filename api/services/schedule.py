@@ -16,6 +16,7 @@ from api.services.fixity_cycle import FIXITY_CYCLE, FIXITY_PRIORITY
 from api.services.fourprop import CHECK_ARCHIVE, CHECK_PRIORITY
 from api.services.replication import REPLICATION_INTERVAL, REPLICATION_PRIORITY, REPLICATION_RUN
 from api.services.runtime import Runtime
+from api.services.sampling import REMIND_PRIORITY, SAMPLING_REMIND
 from catalog import (
     Action,
     JobInfo,
@@ -73,6 +74,13 @@ def declared_schedules(settings: Settings) -> list[ScheduleSpec]:
             dt.timedelta(days=settings.check.interval_days),
             priority=CHECK_PRIORITY,
             description="the four-property check of every record and the archive; keep its report",
+        ),
+        ScheduleSpec(
+            "sampling-reminders",
+            SAMPLING_REMIND,
+            DAY,
+            priority=REMIND_PRIORITY,
+            description="remind owners of sampling findings due within 2 days or overdue",
         ),
         ScheduleSpec(
             "catalog-backup",

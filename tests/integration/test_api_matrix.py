@@ -125,6 +125,14 @@ ENDPOINTS = (
     Endpoint("GET", "/api/v1/audit", Action.audit_read),
     Endpoint("POST", "/api/v1/audit/verify", Action.audit_verify),
     Endpoint("POST", "/api/v1/checks", Action.check_run, kwargs=lambda: {"json": {"deep": False}}),
+    # The sampling audit: a preview keeps nothing; a draw is tested in test_sampling.py.
+    Endpoint(
+        "POST",
+        "/api/v1/sampling/draws",
+        Action.sampling_run,
+        kwargs=lambda: {"json": {"quarter": "2026Q3", "dry_run": True}},
+    ),
+    Endpoint("GET", "/api/v1/sampling/audits", Action.sampling_run),
     # Disposition: no proposal or certificate exists here, so a director gets 404 where the
     # others are refused first (test_retention_api disposes of records for real).
     Endpoint("GET", "/api/v1/disposition", Action.disposition_approve),
@@ -153,6 +161,14 @@ ELSEWHERE = {
     ("POST", "/api/v1/auth/token"),  # test_api_auth: every role signs in through it here too
     ("POST", "/api/v1/auth/refresh"),  # test_api_auth
     ("POST", "/api/v1/auth/password"),  # test_api_auth (it revokes the caller's tokens)
+    # test_sampling: each called there as the right and the wrong roles, on a drawn audit.
+    ("GET", "/api/v1/sampling/audits/{audit_id}"),
+    ("GET", "/api/v1/sampling/audits/{audit_id}/report"),
+    ("POST", "/api/v1/sampling/items/{item_id}/checklist"),
+    ("POST", "/api/v1/sampling/items/{item_id}/findings"),
+    ("GET", "/api/v1/sampling/findings"),
+    ("POST", "/api/v1/sampling/findings/{finding_id}/answer"),
+    ("POST", "/api/v1/sampling/findings/{finding_id}/close"),
 }
 
 RECORD_KINDS = ("internal", "contract", "missing")
