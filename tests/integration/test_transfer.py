@@ -23,6 +23,7 @@ import pytest
 from api.cli import main
 from api.services import Runtime, initialize
 from api.services.bags import make_bag
+from api.services.fourprop import Outcome, Selection, run_check
 from api.services.pipeline import read_ocr_text
 from api.services.reading import open_original
 from api.services.search import search_records
@@ -423,5 +424,24 @@ def test_a_failure_after_the_content_is_stored_takes_it_all_back(
             with pytest.raises(NotFoundError):
                 get_record(session, source.contract)
         assert not _stored_objects(rt)
+    finally:
+        rt.close()
+
+
+def test_an_imported_record_passes_the_authenticity_of_its_history(
+    source: Source, bag: Path, tmp_path: Path
+) -> None:
+    """An imported record's audited creation here is its ``record.import`` event (its own
+    history stays in the bag): the four-property check's A4 must accept it."""
+    rt = _fresh(tmp_path / "fresh")
+    try:
+        import_bag(rt, bag, _user(rt, Role.director))
+        report = run_check(rt, Selection(), user=None, actor="test")
+        assert sorted(r.archive_code for r in report.records) == sorted(
+            [source.internal, source.contract]
+        )
+        for record in report.records:
+            a4 = next(i for i in record.items if i.rule == "A4")
+            assert a4.outcome is Outcome.passed, a4.detail
     finally:
         rt.close()
