@@ -181,6 +181,7 @@ def create_app(
         routes.disposition,
         routes.checks,
         routes.sampling,
+        routes.reviews,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     for router in pages.routers():

@@ -848,6 +848,7 @@ from api import cli_backup as cli_backup  # noqa: E402
 from api import cli_check as cli_check  # noqa: E402
 from api import cli_fixity as cli_fixity  # noqa: E402
 from api import cli_retention as cli_retention  # noqa: E402
+from api import cli_review as cli_review  # noqa: E402
 from api import cli_sampling as cli_sampling  # noqa: E402
 from api import cli_search as cli_search  # noqa: E402
 from api import cli_transfer as cli_transfer  # noqa: E402

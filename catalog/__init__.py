@@ -478,3 +478,32 @@ __all__ += [
     "sampling_population",
     "store_draw",
 ]
+
+# The intake review: gates, decisions, resubmissions (docs/review.md).
+from catalog.review_models import CLERK_GATES, ReviewGate, ReviewState  # noqa: E402
+from catalog.reviews import (  # noqa: E402
+    ReviewInfo,
+    ReviewRow,
+    decide_gate,
+    duplicate_suspects,
+    get_review,
+    list_reviews,
+    open_review,
+    order_gates,
+    resubmit_review,
+)
+
+__all__ += [
+    "CLERK_GATES",
+    "ReviewGate",
+    "ReviewInfo",
+    "ReviewRow",
+    "ReviewState",
+    "decide_gate",
+    "duplicate_suspects",
+    "get_review",
+    "list_reviews",
+    "open_review",
+    "order_gates",
+    "resubmit_review",
+]

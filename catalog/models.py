@@ -389,5 +389,6 @@ class Job(Base):
 
 # Tables that live in their own modules, on the same Base (so migrations see them).
 from catalog.retention_models import DispositionProposal  # noqa: E402, F401 - retention tables
+from catalog.review_models import RecordReview  # noqa: E402, F401 - the intake review table
 from catalog.sampling_models import SamplingAudit  # noqa: E402, F401 - sampling audit tables
 from catalog.schedule_models import Schedule  # noqa: E402 - after Base, which it uses

@@ -112,7 +112,8 @@ class PermitCondition(StrEnum):
     """A rule a permit adds beyond role and class, checked by :func:`require` on the record."""
 
     #: The user entered the record (``created_by``) and its intake is unfinished
-    #: (``pending`` or ``processing``).
+    #: (``pending`` or ``processing``), or its intake review made it theirs again (waiting
+    #: at the clerk's gates, or sent back: ``reopened`` in :func:`require`).
     own_draft = "own_draft"
 
 
@@ -335,6 +336,7 @@ def require(
     record: RecordLike | None = None,
     *,
     security_class: SecurityClass | str | None = None,
+    reopened: bool = False,
 ) -> None:
     """Allow ``user`` to do ``action`` or raise; on ``record`` or on a class if one is given.
 
@@ -342,7 +344,9 @@ def require(
     with the record found. A record hidden from the user raises :func:`record_not_found`'s error
     before anything else is checked, so a hidden record answers exactly as a missing one.
     ``security_class`` is for actions on a class rather than an existing record: the class of
-    a record about to be created, or the new class in a key change.
+    a record about to be created, or the new class in a key change. ``reopened``: the
+    record's intake review waits for its clerk or sent it back (``catalog.ReviewInfo``), so
+    it is its clerk's draft again whatever its status (docs/review.md).
 
     :raises NotFoundError: the record is hidden from this user's role.
     :raises PermissionDeniedError: the user is disabled, the role may not do the action (on this
@@ -375,7 +379,11 @@ def require(
     if (
         record is not None
         and permit.condition is PermitCondition.own_draft
-        and (record.created_by != user.id or record.status not in _DRAFT_STATUSES)
+        and (
+            record.created_by != user.id
+            or (record.status not in _DRAFT_STATUSES and not reopened)
+            or record.status == RecordStatus.disposed.value
+        )
     ):
         raise PermissionDeniedError(
             f"{action} is only for records you entered, while their intake is unfinished"

@@ -30,6 +30,7 @@ __all__ = [
     "FixitySettings",
     "IntakeSettings",
     "OcrSettings",
+    "ReviewSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
@@ -196,6 +197,26 @@ class CheckSettings(_Section):
     keep_reports: int = Field(default=12, ge=1, description="scheduled reports kept")
 
 
+ReviewGateName = Literal["intake_check", "data_entry", "system_check", "final_review"]
+
+
+def _every_gate() -> list[ReviewGateName]:
+    return ["intake_check", "data_entry", "system_check", "final_review"]
+
+
+class ReviewSettings(_Section):
+    """The intake review's gates (docs/review.md): which gates each business type's records
+    pass before they are accepted (归档)."""
+
+    gates: list[ReviewGateName] = Field(
+        default_factory=_every_gate, description="the gates a new record of any type passes"
+    )
+    type_gates: dict[str, list[ReviewGateName]] = Field(
+        default_factory=dict,
+        description="per business type, the gates its new records pass instead of `gates`",
+    )
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Reads the TOML file named by ``--config`` or ``DANGAN_CONFIG``."""
 
@@ -242,6 +263,7 @@ class Settings(BaseSettings):
     backup: BackupSettings = Field(default_factory=BackupSettings)
     fixity: FixitySettings = Field(default_factory=FixitySettings)
     check: CheckSettings = Field(default_factory=CheckSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
     require_services: bool = False
 
     _config_file: ClassVar[Path | None] = None

@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 from api.services.jobs import VAULT_SIDECAR, discard_on_error, queue_replication, written
 from api.services.names import sanitize_upload_name
 from api.services.pipeline import OCR_RASTERIZE
+from api.services.review import start_review
 from api.services.runtime import Runtime
 from catalog import (
     Action,
@@ -413,6 +414,7 @@ def _store(
             **written(result),
         )
         status = refresh_record_status(session, record.id)
+        start_review(rt, session, record, actor=actor)  # docs/review.md
         queue_replication(rt, session, object_id, result, actor=actor)
         key = record.archive_code
         rt.enqueue(session, VAULT_SIDECAR, {"archive_code": key}, key=f"sidecar:{key}", actor=actor)

@@ -39,6 +39,7 @@ from api.services.jobs import (
     written,
 )
 from api.services.reading import mark_bad_copy
+from api.services.review import queue_system_check
 from api.services.runtime import Runtime, job_runtime, worker_actor
 from api.services.vault import load_configured_keyring
 from catalog import (
@@ -579,6 +580,8 @@ def index_record(ctx: JobContext[Any], payload: RecordPayload) -> None:
             actor=actor,
             priority=CHECK_PRIORITY,
         )
+        # The intake review's system check, if the record waits for it (docs/review.md).
+        queue_system_check(rt, session, record, actor=actor)
     log.info(
         "record processed",
         extra={"event": "record.processed", "record_id": record.id},

@@ -39,6 +39,7 @@ from catalog import (
     UserInfo,
     audit_denied,
     get_record,
+    get_review,
     is_allowed,
     list_business_types,
     list_pages,
@@ -346,17 +347,18 @@ def ingest_many(
     return UploadOutcome(tuple(stored), tuple(refused))
 
 
-def _edit_action(user: UserInfo, record: RecordInfo, *, key: bool) -> Action:
+def _edit_action(user: UserInfo, record: RecordInfo, *, key: bool, reopened: bool) -> Action:
     """The action that allows this edit: a supervisor's adjustment of non-key fields, or a
-    correction of one's own draft (the only way a clerk, or anyone, fixes a draft's student)."""
+    correction of one's own draft (the only way a clerk, or anyone, fixes a draft's student).
+    ``reopened``: the intake review made the record its clerk's draft again (docs/review.md)."""
     if key:
-        require(user, Action.record_update_draft, record)
+        require(user, Action.record_update_draft, record, reopened=reopened)
         return Action.record_update_draft
     try:
         require(user, Action.record_update_metadata, record)
     except PermissionDeniedError as first:
         try:
-            require(user, Action.record_update_draft, record)
+            require(user, Action.record_update_draft, record, reopened=reopened)
         except PermissionDeniedError:
             raise first from None
         return Action.record_update_draft
@@ -388,7 +390,9 @@ def update_record(
                 record = get_record(session, code)
             except NotFoundError:
                 raise record_not_found() from None
-            action = _edit_action(user, record, key=key)
+            review = get_review(session, record.id)
+            reopened = review is not None and review.reopened
+            action = _edit_action(user, record, key=key, reopened=reopened)
             updated = update_record_fields(session, code, changes, actor=user.name)
             if updated != record and record_progress(session, record.id).stage is Stage.done:
                 rt.enqueue(

@@ -125,6 +125,17 @@ ENDPOINTS = (
     Endpoint("GET", "/api/v1/audit", Action.audit_read),
     Endpoint("POST", "/api/v1/audit/verify", Action.audit_verify),
     Endpoint("POST", "/api/v1/checks", Action.check_run, kwargs=lambda: {"json": {"deep": False}}),
+    # The intake review (docs/review.md): these records wait at their clerk's first gate, so
+    # a 复核 decision is refused to the roles without record.review and 409 for the others.
+    Endpoint("GET", "/api/v1/reviews", Action.record_read_metadata),
+    Endpoint("GET", "/api/v1/records/{code}/review", Action.record_read_metadata),
+    Endpoint(
+        "POST",
+        "/api/v1/records/{code}/review",
+        Action.record_review,
+        409,
+        kwargs=lambda: {"json": {"decision": "pass", "gate": "final_review"}},
+    ),
     # The sampling audit: a preview keeps nothing; a draw is tested in test_sampling.py.
     Endpoint(
         "POST",
@@ -161,6 +172,8 @@ ELSEWHERE = {
     ("POST", "/api/v1/auth/token"),  # test_api_auth: every role signs in through it here too
     ("POST", "/api/v1/auth/refresh"),  # test_api_auth
     ("POST", "/api/v1/auth/password"),  # test_api_auth (it revokes the caller's tokens)
+    # test_review_api: only a record's own clerk resubmits it (an own-draft permit)
+    ("POST", "/api/v1/records/{code}/resubmit"),
     # test_sampling: each called there as the right and the wrong roles, on a drawn audit.
     ("GET", "/api/v1/sampling/audits/{audit_id}"),
     ("GET", "/api/v1/sampling/audits/{audit_id}/report"),

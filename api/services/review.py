@@ -1,0 +1,397 @@
+"""The intake review (材料初审 → 信息录入 → 系统校验 → 复核) as people and the system work it.
+
+A new record's review opens at intake with the gates its business type needs
+(``review.gates`` / ``review.type_gates``). Its clerk passes 材料初审 and 信息录入; the system
+check (系统校验) runs as the ``review.system_check`` job once the record is at that gate and
+its pipeline is done, reusing the four-property check's rules (``api/services/fourprop.py``)
+with the code rule, OCR confidence, the digitization quality findings and duplicate
+suspicion; a supervisor or director passes 复核. Any gate may send the record back with a
+reason; its clerk corrects it (it is their draft again) and resubmits. The whole story is
+``docs/review.md``.
+
+Who may decide a gate is the policy's: the clerk's gates and a resubmission are
+``record.update_draft`` on a record the review made its clerk's again; 复核 is
+``record.review``. A hidden record answers as a missing one, and every refusal is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.services.access import require_action
+from api.services.fourprop import Outcome, check_record
+from api.services.runtime import Runtime, job_runtime, worker_actor
+from catalog import (
+    CLERK_GATES,
+    Action,
+    JobContext,
+    RecordInfo,
+    ReviewGate,
+    ReviewInfo,
+    ReviewRow,
+    ReviewState,
+    Stage,
+    UserInfo,
+    audit_denied,
+    decide_gate,
+    duplicate_suspects,
+    get_record,
+    get_review,
+    list_pages,
+    list_reviews,
+    open_review,
+    order_gates,
+    parse_code,
+    record_not_found,
+    record_progress,
+    record_target,
+    register,
+    require,
+    resubmit_review,
+)
+from dangan.errors import ConflictError, DanganError, NotFoundError, PermissionDeniedError
+
+__all__ = [
+    "REVIEW_SYSTEM_CHECK",
+    "Decision",
+    "ReviewQueue",
+    "decide",
+    "gates_for",
+    "queue_system_check",
+    "resubmit",
+    "review_of",
+    "review_queue",
+    "start_review",
+    "system_check",
+]
+
+REVIEW_SYSTEM_CHECK = "review.system_check"
+REVIEW_PRIORITY = 300  # after intake (100), before the four-property check (400)
+# Findings of these rules are the scan's (unread pages, digitization quality): a person
+# judges them at 复核; they never send the record back by themselves.
+_SCAN_RULES = frozenset({"I1", "U5"})
+# An outcome of a finding: ``fail`` sends the record back; ``attention`` is shown at 复核.
+FAIL = "fail"
+ATTENTION = "attention"
+
+Decision = Literal["pass", "return"]
+
+
+def gates_for(rt: Runtime, business_type: str) -> tuple[ReviewGate, ...]:
+    """The gates a new record of ``business_type`` passes, in order."""
+    settings = rt.settings.review
+    return order_gates(settings.type_gates.get(business_type, settings.gates))
+
+
+def start_review(rt: Runtime, session: Any, record: RecordInfo, *, actor: str) -> ReviewInfo:
+    """Open a new record's review, in the transaction that creates the record."""
+    return open_review(
+        session,
+        record.id,
+        gates_for(rt, record.business_type),
+        actor=actor,
+        archive_code=record.archive_code,
+    )
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewQueue:
+    rows: tuple[ReviewRow, ...]
+    total: int
+
+
+def review_queue(
+    rt: Runtime,
+    user: UserInfo,
+    *,
+    state: ReviewState | None = None,
+    gate: ReviewGate | None = None,
+    mine: bool = False,
+    page: int = 1,
+    page_size: int = 50,
+) -> ReviewQueue:
+    """The reviews of the records ``user`` may see, the longest waiting first.
+
+    :param mine: only the records ``user`` entered (a clerk's returned records).
+    :raises PermissionDeniedError: ``user`` may not read records' metadata (audited).
+    """
+    require_action(rt, user, Action.record_read_metadata)
+    with rt.db.read() as session:
+        rows, total = list_reviews(
+            session,
+            user,
+            state=state,
+            gate=gate,
+            created_by=user.id if mine else None,
+            limit=page_size,
+            offset=(page - 1) * page_size,
+        )
+    return ReviewQueue(tuple(rows), total)
+
+
+def _visible(rt: Runtime, code: str, user: UserInfo, action: Action) -> RecordInfo:
+    """The record ``code`` if it exists for ``user`` (else "no such record", audited)."""
+    try:
+        with rt.db.read() as session:
+            try:
+                record = get_record(session, code)
+            except NotFoundError:
+                raise record_not_found() from None
+            require(user, Action.record_read_metadata, record)
+    except (NotFoundError, PermissionDeniedError) as exc:
+        with rt.db.write() as session:
+            audit_denied(session, user, action, record_target(code), error=exc)
+        raise
+    return record
+
+
+def review_of(rt: Runtime, code: str, user: UserInfo) -> ReviewInfo | None:
+    """The record's review; ``None`` for a record entered before the gates.
+
+    :raises NotFoundError: no such record, or hidden from ``user``.
+    """
+    record = _visible(rt, code, user, Action.record_read_metadata)
+    with rt.db.read() as session:
+        return get_review(session, record.id)
+
+
+# --- people's decisions ----------------------------------------------------------------------
+
+
+def _gate_action(gate: ReviewGate) -> Action:
+    return Action.record_update_draft if gate in CLERK_GATES else Action.record_review
+
+
+def decide(
+    rt: Runtime,
+    code: str,
+    user: UserInfo,
+    decision: Decision,
+    *,
+    reason: str | None = None,
+    gate: ReviewGate | None = None,
+) -> ReviewInfo:
+    """Pass the gate the record waits at, or send the record back with ``reason``.
+
+    The clerk's gates (材料初审, 信息录入) are decided by the clerk who entered the record
+    (``record.update_draft``); 复核 by a supervisor or director (``record.review``); the
+    system check by the system alone.
+
+    :param gate: the gate the caller means; refused when the record waits at another.
+    :raises NotFoundError: no such record, or hidden from ``user``.
+    :raises PermissionDeniedError: the policy refuses this gate to ``user`` (audited).
+    :raises ConflictError: the record waits at no gate a person decides, or at another one.
+    :raises InvalidInputError: a return without a reason, or a reason too long.
+    """
+    action = _gate_action(gate) if gate is not None else Action.record_review
+    try:
+        with rt.db.write() as session:
+            try:
+                record = get_record(session, code)
+            except NotFoundError:
+                raise record_not_found() from None
+            require(user, Action.record_read_metadata, record)
+            review = get_review(session, record.id)
+            if review is None:
+                raise ConflictError("this record has no intake review (entered before the gates)")
+            waiting = review.gate if review.state is ReviewState.open else None
+            target = gate or waiting
+            if target is None:
+                raise ConflictError(f"the record waits at no gate: it is {review.state.value}")
+            action = _gate_action(target)
+            require(user, action, record, reopened=review.reopened)
+            if target is ReviewGate.system_check:
+                raise ConflictError("the system check is run by the system, not decided by hand")
+            info = decide_gate(
+                session,
+                record.id,
+                target,
+                passed=decision == "pass",
+                reason=reason,
+                actor=user.name,
+                archive_code=code,
+            )
+            _queue_if_at_check(rt, session, record, info, actor=user.name)
+    except (NotFoundError, PermissionDeniedError) as exc:
+        with rt.db.write() as session:
+            audit_denied(session, user, action, record_target(code), error=exc)
+        raise
+    return info
+
+
+def resubmit(rt: Runtime, code: str, user: UserInfo) -> ReviewInfo:
+    """Send a record that was sent back into review again, as its clerk
+    (``record.update_draft``): its clerk's gates pass and the system check runs again.
+
+    :raises NotFoundError: no such record, or hidden from ``user``.
+    :raises PermissionDeniedError: not the clerk who entered it (audited).
+    :raises ConflictError: the record was not sent back.
+    """
+    action = Action.record_update_draft
+    try:
+        with rt.db.write() as session:
+            try:
+                record = get_record(session, code)
+            except NotFoundError:
+                raise record_not_found() from None
+            require(user, Action.record_read_metadata, record)
+            review = get_review(session, record.id)
+            require(user, action, record, reopened=review is not None and review.reopened)
+            info = resubmit_review(session, record.id, actor=user.name, archive_code=code)
+            _queue_if_at_check(rt, session, record, info, actor=user.name)
+    except (NotFoundError, PermissionDeniedError) as exc:
+        with rt.db.write() as session:
+            audit_denied(session, user, action, record_target(code), error=exc)
+        raise
+    return info
+
+
+# --- the system check (系统校验) -------------------------------------------------------------
+
+
+class SystemCheckPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    archive_code: str = Field(min_length=1, max_length=64)
+    round: int = Field(ge=1)
+
+
+def _queue_if_at_check(
+    rt: Runtime, session: Any, record: RecordInfo, info: ReviewInfo, *, actor: str
+) -> None:
+    if info.state is ReviewState.open and info.gate is ReviewGate.system_check:
+        rt.enqueue(
+            session,
+            REVIEW_SYSTEM_CHECK,
+            {"archive_code": record.archive_code, "round": info.round},
+            key=f"review:{record.archive_code}:{info.round}:gate",
+            actor=actor,
+            priority=REVIEW_PRIORITY,
+        )
+
+
+def queue_system_check(rt: Runtime, session: Any, record: RecordInfo, *, actor: str) -> None:
+    """Queue the record's system check if it waits for it: called as the pipeline finishes
+    (the check of a record whose clerk passed 信息录入 before its pages were read)."""
+    info = get_review(session, record.id)
+    if info is not None and info.state is ReviewState.open and info.gate is ReviewGate.system_check:
+        rt.enqueue(
+            session,
+            REVIEW_SYSTEM_CHECK,
+            {"archive_code": record.archive_code, "round": info.round},
+            key=f"review:{record.archive_code}:{info.round}:pipeline",
+            actor=actor,
+            priority=REVIEW_PRIORITY,
+        )
+
+
+def _finding(rule: str, name: str, outcome: str, detail: str) -> dict[str, Any]:
+    return {"rule": rule, "name": name, "outcome": outcome, "detail": detail}
+
+
+def system_check(rt: Runtime, record: RecordInfo, *, actor: str) -> list[dict[str, Any]]:
+    """The system check's findings on one record: the four-property check's rules (quick:
+    copies by their hashes) and the review's own: R1 the archive code follows the rule, R2
+    every page was read with confidence, R3 no other record looks like this one. Only what
+    is not a pass is listed; a ``fail`` sends the record back, ``attention`` goes to 复核."""
+    found: list[dict[str, Any]] = []
+    checked = check_record(rt, record, deep=False, actor=actor)
+    for item in checked.items:
+        if item.outcome is Outcome.fail:
+            outcome = ATTENTION if item.rule in _SCAN_RULES else FAIL
+        elif item.outcome is Outcome.warn:
+            outcome = ATTENTION
+        else:
+            continue
+        found.append(_finding(item.rule, item.name, outcome, item.detail))
+    try:
+        code = parse_code(record.archive_code)
+        code_ok = (code.year, code.business_type, code.serial) == (
+            record.year,
+            record.business_type,
+            record.serial,
+        )
+    except DanganError:
+        code_ok = False
+    if not code_ok:
+        found.append(
+            _finding("R1", "archive code rule", FAIL, "not 年份-业务类型-编号 of the record")
+        )
+    minimum = rt.settings.quality.min_confidence
+    with rt.db.read() as session:
+        pages = list_pages(session, record.id)
+        progress = record_progress(session, record.id)
+        suspects = duplicate_suspects(session, record.id)
+    low = [
+        f"page {p.number} "
+        + ("not read" if p.confidence is None else f"{p.confidence:.2f}")
+        + ("" if not p.needs_review else " (flagged)")
+        for p in pages
+        if p.confidence is None or p.confidence < minimum or p.needs_review
+    ]
+    if low:
+        found.append(
+            _finding("R2", "OCR confidence", ATTENTION, f"≥ {minimum:g}: " + "; ".join(low[:10]))
+        )
+    if progress.needs_review:
+        found.append(
+            _finding("R4", "flagged for review", ATTENTION, "digitization quality blocks this type")
+        )
+    if suspects:
+        found.append(
+            _finding("R3", "duplicate suspicion", ATTENTION, "like " + ", ".join(suspects[:10]))
+        )
+    return found
+
+
+@register(REVIEW_SYSTEM_CHECK, SystemCheckPayload)
+def system_check_job(ctx: JobContext[Any], payload: SystemCheckPayload) -> None:
+    """Run the system check of a record waiting for it (in that round), and pass the gate or
+    send the record back with the failed rules as the reason. A record whose pipeline is not
+    done waits: the pipeline queues the check again as it finishes."""
+    rt = job_runtime(ctx, "review")
+    actor = worker_actor(ctx)
+    with rt.db.read() as session:
+        try:
+            record = get_record(session, payload.archive_code)
+        except NotFoundError:
+            return
+        review = get_review(session, record.id)
+        stage = record_progress(session, record.id).stage
+    if (
+        review is None
+        or review.state is not ReviewState.open
+        or review.gate is not ReviewGate.system_check
+        or review.round != payload.round
+        or stage is not Stage.done
+    ):
+        return
+    findings = system_check(rt, record, actor=actor)
+    failed = [f for f in findings if f["outcome"] == FAIL]
+    reason = "; ".join(f"{f['rule']} {f['name']}: {f['detail']}" for f in failed)[:500] or None
+    ctx.ensure_lease()
+    with rt.db.write() as session:
+        try:
+            decide_gate(
+                session,
+                record.id,
+                ReviewGate.system_check,
+                passed=not failed,
+                reason=reason,
+                actor=actor,
+                archive_code=record.archive_code,
+                findings=findings,
+                round_=payload.round,
+                # A record its type's quality rules flag always meets a person (docs/quality.md).
+                require_gate=ReviewGate.final_review
+                if any(f["rule"] == "R4" for f in findings)
+                else None,
+            )
+        except ConflictError:
+            return  # decided since (another attempt, a resubmission): nothing to do
