@@ -11,12 +11,19 @@ from pathlib import Path
 import click
 
 from api.cli import _person, _State, cli, pass_state
-from api.services.fourprop import CheckReport, Outcome, RecordCheck, Selection, run_check
+from api.services.fourprop import (
+    CheckReport,
+    Outcome,
+    RecordCheck,
+    Selection,
+    explain_code_gap,
+    run_check,
+)
 from api.services.fourprop_report import report_csv, report_html, report_pdf
 from api.services.quality_backfill import backfill_quality
 from dangan.errors import ExitCode, InvalidInputError
 
-__all__ = ["check", "parse_years", "quality", "quality_backfill"]
+__all__ = ["check", "explain_gap_command", "parse_years", "quality", "quality_backfill"]
 
 _YEARS = re.compile(r"^(\d{4})(?:\.\.(\d{4}))?$")
 _MARK = {
@@ -143,6 +150,21 @@ def check(
         sys.stdout.flush()
     if report.outcome is Outcome.fail or report.not_found:
         raise click.exceptions.Exit(int(ExitCode.check_failed))
+
+
+@cli.command("explain-gap")
+@click.argument("code")
+@click.option("--reason", required=True, help="Why no record holds this code (kept in the trail).")
+@click.option("--as", "actor", metavar="USER", required=True, help="The director explaining it.")
+@pass_state
+def explain_gap_command(st: _State, code: str, reason: str, actor: str) -> None:
+    """Explain an archive code no record holds (a lost paper, a number the old register
+    skipped), so that the four-property check's rule I4 no longer counts it as a gap."""
+    st.rt.require_initialised()
+    _who, person = _person(st, actor)
+    assert person is not None  # noqa: S101 - --as is required
+    explain_code_gap(st.rt, code, reason, person)
+    click.echo(f"{code}: explained")
 
 
 @cli.group()

@@ -6,19 +6,31 @@ Read-only: nothing here writes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.models import BusinessType, CodeCounter, Record
+from catalog.audit import record_event
+from catalog.codes import parse_code
+from catalog.models import AuditEvent, BusinessType, CodeCounter, Record
 from catalog.policy import visible_records_filter
 from catalog.records import RecordInfo
 from catalog.records import _info as record_info
 from catalog.users import UserInfo
+from dangan.errors import ConflictError, InvalidInputError
 
-__all__ = ["SerialRun", "records_to_check", "serial_runs"]
+__all__ = [
+    "GAP_EXPLAINED",
+    "SerialRun",
+    "explain_gap",
+    "explained_codes",
+    "legacy_series_tops",
+    "records_to_check",
+    "serial_runs",
+]
 
 
 def records_to_check(
@@ -105,3 +117,69 @@ def serial_runs(
         SerialRun(year, name, last.get((year, name), 0), frozenset(held.get((year, name), ())))
         for year, name in keys
     ]
+
+
+GAP_EXPLAINED = "code.gap_explained"
+"""The audit action by which a director explains a serial no record holds (a lost paper, a
+number skipped by the old register); its target is ``code:<archive code>``."""
+
+
+def explained_codes(session: Session) -> frozenset[str]:
+    """The archive codes whose missing serial a director has explained."""
+    rows = session.scalars(
+        select(AuditEvent.target).where(
+            AuditEvent.action == GAP_EXPLAINED, AuditEvent.outcome == "ok"
+        )
+    )
+    return frozenset(t.removeprefix("code:") for t in rows if t)
+
+
+def legacy_series_tops(session: Session) -> dict[tuple[int, str], int]:
+    """Per year and type, the highest serial a record took with a code of its own (a legacy
+    code kept at intake, or a code kept by an import): the serials below it were numbered by
+    an earlier register, not handed out by dangan."""
+    ids: set[int] = set()
+    for action, detail in session.execute(
+        select(AuditEvent.action, AuditEvent.detail).where(
+            AuditEvent.action.in_(["record.create", "record.import"]), AuditEvent.outcome == "ok"
+        )
+    ):
+        doc = json.loads(detail or "{}")
+        if action == "record.import" or doc.get("legacy_code"):
+            rid = doc.get("record_id")
+            if isinstance(rid, int):
+                ids.add(rid)
+    tops: dict[tuple[int, str], int] = {}
+    if not ids:
+        return tops
+    for year, name, serial in session.execute(
+        select(Record.year, BusinessType.name, Record.serial)
+        .join(BusinessType, BusinessType.id == Record.business_type_id)
+        .where(Record.id.in_(sorted(ids)))
+    ):
+        key = (year, name)
+        tops[key] = max(tops.get(key, 0), serial)
+    return tops
+
+
+def explain_gap(session: Session, archive_code: str, *, reason: str, actor: str) -> None:
+    """Record why no record holds ``archive_code`` (audited as :data:`GAP_EXPLAINED`).
+
+    :raises InvalidInputError: a malformed code, an empty or overlong reason.
+    :raises ConflictError: a record holds that code: it is no gap.
+    """
+    code = parse_code(archive_code)
+    reason = reason.strip()
+    if not reason or len(reason) > 500:
+        raise InvalidInputError("give a reason of 1 to 500 characters")
+    text = str(code)
+    taken = session.scalar(select(Record.id).where(Record.archive_code == text))
+    if taken is not None:
+        raise ConflictError(f"{text} is held by a record: it is no gap")
+    record_event(
+        session,
+        actor=actor,
+        action=GAP_EXPLAINED,
+        target=f"code:{text}",
+        detail={"reason": reason},
+    )

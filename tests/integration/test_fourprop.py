@@ -19,6 +19,7 @@ from api.services.fourprop import (
     Outcome,
     Property,
     Selection,
+    explain_code_gap,
     reports_dir,
     run_check,
 )
@@ -27,9 +28,11 @@ from api.services.jobs import rewrite_sidecar
 from api.services.records import update_record
 from api.services.schedule import declared_schedules, states
 from catalog import (
+    NewRecord,
     ObjectRole,
     Role,
     UserInfo,
+    create_record,
     get_record,
     get_user,
     list_events,
@@ -37,7 +40,7 @@ from catalog import (
     tick_schedules,
     update_record_fields,
 )
-from dangan.errors import InvalidInputError, PermissionDeniedError
+from dangan.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from tests.integration.api_world import World, run_queue, user_name, world
 
 
@@ -180,11 +183,48 @@ def test_missing_pages_and_fields_fail_integrity(w: World) -> None:
 
 
 def test_a_serial_gap_fails_integrity_of_the_archive(w: World) -> None:
-    _sql(w, "UPDATE code_counters SET last_serial = 3")
+    _sql(
+        w,
+        "UPDATE code_counters SET last_serial = 3 WHERE business_type_id = "
+        "(SELECT id FROM business_types WHERE name = '学籍变更')",
+    )
     report = _check(w, w.internal)
     assert _archive(report)["I4"] is Outcome.fail
     detail = next(i.detail for i in report.archive if i.rule == "I4")
     assert "2023-学籍变更: 002, 003" in detail
+    # A director explains a gap (a lost paper); a clerk may not; a held code is no gap.
+    director = _user(w, Role.director)
+    with pytest.raises(PermissionDeniedError):
+        explain_code_gap(w.rt, "2023-学籍变更-002", "lost", _user(w, Role.clerk))
+    with pytest.raises(ConflictError):
+        explain_code_gap(w.rt, w.internal, "held", director)
+    explain_code_gap(w.rt, "2023-学籍变更-002", "the paper was lost in 2023", director)
+    detail = next(i.detail for i in _check(w, w.internal).archive if i.rule == "I4")
+    assert detail == "2023-学籍变更: 003"
+    explain_code_gap(w.rt, "2023-学籍变更-003", "never used", director)
+    assert _archive(_check(w, w.internal))["I4"] is Outcome.passed
+    with w.rt.db.read() as session:
+        (event, _) = list_events(session, action="code.gap_explained")
+    assert (event.actor, event.target) == ("director1", "code:2023-学籍变更-002")
+
+
+def test_gaps_below_a_legacy_code_are_the_old_registers_and_only_warn(w: World) -> None:
+    with w.rt.db.write() as session:
+        create_record(
+            session,
+            NewRecord(business_type="学籍变更", year=2023, archive_code="2023-学籍变更-005"),
+            actor="test",
+        )
+    i4 = next(i for i in _check(w, w.internal, deep=False).archive if i.rule == "I4")
+    assert i4.outcome is Outcome.warn
+    assert i4.detail == "legacy numbering: 2023-学籍变更: 002, 003, 004"
+
+
+def test_pages_never_measured_are_not_checked_for_quality(w: World) -> None:
+    _sql(w, "DELETE FROM page_checks")
+    report = _check(w, w.internal, deep=False)
+    assert _items(report, w.internal)["U5"] is Outcome.skipped
+    assert _detail(report, w.internal, "U5") == "pages not measured"
 
 
 def test_a_contract_filed_lower_fails_security(w: World) -> None:
