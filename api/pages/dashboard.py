@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -21,8 +21,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.deps import RuntimeDep
 from api.pages.base import PageUser, render
-from api.services.indicators import office_indicators
 from api.pages.labels import N_, label
+from api.services.indicators import office_indicators, sampling_by_quarter
+from api.services.sampling import overdue_findings
 from api.services.schedule import states as schedule_states
 from api.services.stats import dashboard
 from catalog import ArchiveStats, RecordStatus, ScheduleState, UserInfo
@@ -201,6 +202,24 @@ def tiles(stats: ArchiveStats, user: UserInfo) -> tuple[Tile, ...]:
     )
 
 
+def findings_tile(rt: Any, user: UserInfo) -> Tile:
+    """Sampling-audit findings past their 7-day deadline (docs/sampling.md), on records the
+    viewer may see; it links to where the viewer deals with them."""
+    if is_allowed(user.role, Action.sampling_run):
+        href: str | None = "/sampling"
+    elif is_allowed(user.role, Action.finding_respond):
+        href = "/sampling/findings/mine"
+    else:
+        href = None
+    return Tile(
+        "tile-findings-overdue",
+        N_("Sampling findings past their deadline"),
+        overdue_findings(rt, user),
+        href,
+        True,
+    )
+
+
 # The periodic jobs (``api/services/schedule.py``) by name, and their runs' outcomes.
 SCHEDULE_NAMES: Final = {
     "fixity": N_("Fixity check of the copies"),
@@ -275,7 +294,7 @@ def dashboard_page(request: Request, rt: RuntimeDep, user: PageUser) -> Response
         "dashboard.html",
         {
             "stats": stats,
-            "tiles": tiles(stats, user),
+            "tiles": (*tiles(stats, user), findings_tile(rt, user)),
             "by_type": by_type,
             "by_status": by_status,
             "heat": heat_map(stats, user),
@@ -283,7 +302,7 @@ def dashboard_page(request: Request, rt: RuntimeDep, user: PageUser) -> Response
                 schedule_rows(schedule_states(rt)) if is_allowed(user.role, Action.job_read) else ()
             ),
             "days": day_bars(stats),
-            "indicators": office_indicators(rt, user),
+            "indicators": office_indicators(rt, user, sampling=sampling_by_quarter(rt, user)),
             "chart_width": CHART_WIDTH,
             "label_width": LABEL_WIDTH,
         },

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import CurrentUser, RuntimeDep
 from api.schemas import IndicatorsOut, StatsOut
-from api.services.indicators import indicators_csv, office_indicators
+from api.services.indicators import indicators_csv, office_indicators, sampling_by_quarter
 from api.services.stats import dashboard
 
 router = APIRouter(prefix="/stats", tags=["stats"])
@@ -32,7 +32,7 @@ def indicators(
 ) -> Response | IndicatorsOut:
     """The office's indicators per quarter with trends, and counts by type, year, class and
     status change (``stats.read``), over the records you may see; ``format=csv`` for a file."""
-    found = office_indicators(rt, user)
+    found = office_indicators(rt, user, sampling=sampling_by_quarter(rt, user))
     if format == "csv":
         return Response(
             indicators_csv(found).encode("utf-8-sig"),

@@ -19,7 +19,7 @@ from typing import Any, Final
 from api.services.access import require_action
 from api.services.csvcells import safe_cell
 from api.services.runtime import Runtime
-from catalog import Action, UserInfo
+from catalog import Action, UserInfo, list_audits, list_findings, list_items
 from catalog.indicators import (
     QuarterIntake,
     count_by,
@@ -34,6 +34,7 @@ __all__ = [
     "SamplingQuarter",
     "indicators_csv",
     "office_indicators",
+    "sampling_by_quarter",
 ]
 
 STATUS_CHANGE_TYPES: Final = ("学籍变更", "转学", "休学", "复学")
@@ -200,6 +201,24 @@ def office_indicators(
         status_changes=tuple(changes),
         trends=_trends(quarters),
     )
+
+
+def sampling_by_quarter(rt: Runtime, user: UserInfo) -> dict[str, SamplingQuarter]:
+    """What each quarter's sampling audit found, over the items ``user`` may see (a contract
+    item counts for directors alone); the newest draw of a quarter counts."""
+    found: dict[str, SamplingQuarter] = {}
+    with rt.db.read() as session:
+        for audit in list_audits(session):
+            if audit.quarter in found:
+                continue  # newest quarter and draw first: an older draw of it is superseded
+            items = list_items(session, audit.id, who=user)
+            findings = list_findings(session, who=user, audit_id=audit.id)
+            found[audit.quarter] = SamplingQuarter(
+                sampled=len(items),
+                defective=sum(1 for i in items if i.is_defective),
+                findings=len(findings),
+            )
+    return found
 
 
 CSV_COLUMNS: Final = ("section", "key", "metric", "value")

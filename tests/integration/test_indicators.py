@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.services.indicators import SamplingQuarter, office_indicators
+from api.services.indicators import SamplingQuarter, office_indicators, sampling_by_quarter
 from api.services.records import update_record
 from catalog import Role, UserInfo, get_record, get_user
 from catalog.indicators import quarter_of
@@ -91,3 +91,22 @@ def test_the_api_gives_json_and_csv_and_the_dashboard_shows_them(w: World) -> No
     assert f'data-quarter="{_quarter(w)}"' in page.text
     assert 'href="/api/v1/stats/indicators?format=csv"' in page.text
     assert w.client.get("/api/v1/stats/indicators").status_code == 401
+
+
+def test_a_sampling_draw_feeds_the_quarter_as_each_reader_may_see_it(w: World) -> None:
+    here = _quarter(w)
+    drawn = w.client.post(
+        "/api/v1/sampling/draws", json={"quarter": here}, headers=w.headers(Role.director)
+    )
+    assert drawn.status_code in (200, 201), drawn.text
+    mine = office_indicators(
+        w.rt, _user(w, Role.director), sampling=sampling_by_quarter(w.rt, _user(w, Role.director))
+    )
+    theirs = w.client.get("/api/v1/stats/indicators", headers=w.headers(Role.auditor)).json()
+    (q,) = [x for x in mine.quarters if x.quarter == here]
+    assert q.sampled == 2  # both records of a 2-record quarter
+    assert q.findings == 0
+    (t,) = [x for x in theirs["quarters"] if x["quarter"] == here]
+    assert t["sampled"] == 1  # the contract item is not the auditor's to count
+    page = sign_in_browser(w, Role.director).get("/")
+    assert 'id="tile-findings-overdue"' in page.text
