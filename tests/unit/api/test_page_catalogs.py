@@ -70,3 +70,16 @@ def test_every_state_has_a_label(kind: str, enum: type) -> None:
 @pytest.mark.parametrize("name", sorted(p.name for p in API.glob("templates/*.html")))
 def test_every_template_compiles(lang: str, name: str) -> None:
     assert _environment(lang).get_template(name) is not None
+
+
+def test_no_translation_has_a_bare_percent_sign() -> None:
+    # Jinja's newstyle gettext formats every translation with %: a lone "%" (as in "90%")
+    # breaks the page at render time. A literal percent sign is written "%%".
+    catalog = merged_catalog("zh_CN")
+    bare = [
+        f"{message!r} → {entry.string!r}"
+        for message in _messages()
+        if (entry := catalog.get(message)) is not None
+        and "%" in re.sub(r"%\(\w+\)s|%%", "", str(entry.string))
+    ]
+    assert not bare, "a bare % (write %%):\n" + "\n".join(bare)
