@@ -182,6 +182,8 @@ def create_app(
         routes.checks,
         routes.sampling,
         routes.reviews,
+        routes.breakglass,
+        routes.incidents,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     for router in pages.routers():

@@ -194,7 +194,8 @@ def record_event(
     :param actor: a user name, or ``system`` / ``worker:<id>`` for the machine.
     :param action: a stable dotted verb such as ``record.create`` or ``user.disable``.
     :param target: what was acted on, e.g. ``record:2023-新生入学-001`` or ``user:alice``.
-    :param detail: small JSON-able facts (ids, field names); never content or secrets.
+    :param detail: small JSON-able facts (ids, field names); never content or secrets. An
+        event whose actor holds a break-glass grant in force gets ``"breakglass": <grant id>``.
 
     The event is hashed with the session's ``audit_digest`` (``Database(audit_digest=...)``,
     SHA-256 unless the catalog was opened for SM3).
@@ -210,6 +211,13 @@ def record_event(
     prev_id, prev_hash = (last.id, last.hash) if last else (0, GENESIS_HASH)
     # Microseconds are what both databases keep; the hash must survive the round trip.
     at = (now or utcnow()).astimezone(dt.UTC)
+    # Everything a user does while a break-glass grant is in force is marked with it, inside
+    # the hashed detail (docs/breakglass.md). Imported here: the grants' module uses this one.
+    from catalog.breakglass import grant_mark
+
+    grant = grant_mark(session, actor, at)
+    if grant is not None:
+        detail = {**(detail or {}), "breakglass": grant}
     row = AuditEvent(
         id=prev_id + 1,
         at=at,

@@ -297,6 +297,7 @@ class ObjectRole(StrEnum):
     ocr_text = "ocr_text"  # every page's OCR result (JSON), the source of the index
     access_copy = "access_copy"  # a searchable PDF: page images with an invisible text layer
     evidence = "evidence"  # a file answering or closing a sampling audit's finding
+    paperwork = "paperwork"  # a break-glass grant's paperwork (no record; catalog/breakglass.py)
 
 
 class VaultObject(Base):

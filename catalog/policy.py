@@ -39,6 +39,7 @@ __all__ = [
     "PolicyRule",
     "RecordLike",
     "audit_denied",
+    "breakglass_gives",
     "is_allowed",
     "policy_table",
     "record_not_found",
@@ -290,32 +291,68 @@ def _parse_class(value: SecurityClass | str) -> SecurityClass | None:
         return None
 
 
+# Break-glass (docs/breakglass.md): while a grant is in force its holder sees every class and
+# may do these reading actions on every class, as far as their role may do them at all.
+# Nothing else changes: no write, no approval, no other action. Only roles that read but do
+# not see every class gain anything, so only they may hold a grant (breakglass_gives).
+_BREAKGLASS_READS: Final = frozenset(
+    {Action.record_read_metadata, Action.record_read_content, Action.record_read_history}
+)
+
+
+def breakglass_gives(role: Role) -> bool:
+    """Whether a break-glass grant would give ``role`` anything (who may hold one)."""
+    return _VISIBLE[role] != _EVERY_CLASS and any(
+        role in _RULES[action].permits for action in _BREAKGLASS_READS
+    )
+
+
 def visible_classes(who: Role | UserInfo) -> frozenset[SecurityClass]:
-    """The security classes whose records exist for ``who``; empty for a disabled user."""
+    """The security classes whose records exist for ``who``; empty for a disabled user, every
+    class for a user marked with a break-glass grant in force (:attr:`UserInfo.breakglass`)."""
     if isinstance(who, UserInfo):
         if who.disabled:
             return frozenset()
+        if who.breakglass is not None and breakglass_gives(who.role):
+            return _EVERY_CLASS
         who = who.role
     return _VISIBLE[who]
 
 
+def _permit(who: Role | UserInfo, action: Action) -> Permit | None:
+    role = who.role if isinstance(who, UserInfo) else who
+    permit = _RULES[action].permits.get(role)
+    if (
+        permit is not None
+        and isinstance(who, UserInfo)
+        and who.breakglass is not None
+        and action in _BREAKGLASS_READS
+        and breakglass_gives(role)
+    ):
+        return Permit(_EVERY_CLASS, permit.condition)
+    return permit
+
+
 def is_allowed(
-    role: Role, action: Action, security_class: SecurityClass | str | None = None
+    who: Role | UserInfo, action: Action, security_class: SecurityClass | str | None = None
 ) -> bool:
-    """Whether ``role`` may do ``action``, on a record of ``security_class`` if one is given.
+    """Whether ``who`` may do ``action``, on a record of ``security_class`` if one is given.
 
     Without a class, a record action is allowed when the role may do it on some class. A system
     action ignores the class. A conditional permit (own drafts) counts as allowed here;
-    :func:`require` checks the condition against the record itself.
+    :func:`require` checks the condition against the record itself. Given a user rather than
+    a role, a disabled user may do nothing and a break-glass grant counts.
     """
+    if isinstance(who, UserInfo) and who.disabled:
+        return False
     rule = _RULES[action]
-    permit = rule.permits.get(role)
+    permit = _permit(who, action)
     if permit is None:
         return False
     if rule.scope is ActionScope.system or security_class is None:
         return True
     cls = _parse_class(security_class)
-    return cls is not None and cls in permit.classes and cls in _VISIBLE[role]
+    return cls is not None and cls in permit.classes and cls in visible_classes(who)
 
 
 def record_not_found() -> NotFoundError:
@@ -360,13 +397,14 @@ def require(
     if record is not None and security_class is not None:
         raise ValueError("give a record or a security class, not both")
     cls: SecurityClass | None = None
+    visible = visible_classes(user) if not user.disabled else _VISIBLE[user.role]
     if record is not None:
         cls = _parse_class(record.security_class)
-        if cls is None or cls not in _VISIBLE[user.role]:
+        if cls is None or cls not in visible:
             raise record_not_found()
     if user.disabled:
         raise PermissionDeniedError("this account is disabled")
-    permit = rule.permits.get(user.role)
+    permit = _permit(user, action)
     if permit is None:
         raise PermissionDeniedError(f"the {user.role} role may not do {action}")
     if security_class is not None:
@@ -374,7 +412,7 @@ def require(
         if cls is None:
             names = ", ".join(c.value for c in SecurityClass)
             raise InvalidInputError(f"unknown security class; classes are {names}")
-    if cls is not None and (cls not in permit.classes or cls not in _VISIBLE[user.role]):
+    if cls is not None and (cls not in permit.classes or cls not in visible):
         raise PermissionDeniedError(f"the {user.role} role may not do {action} on {cls} records")
     if (
         record is not None

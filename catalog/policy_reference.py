@@ -11,7 +11,14 @@ import sys
 from typing import Final
 
 from catalog.models import Role, SecurityClass
-from catalog.policy import ActionScope, Permit, PermitCondition, policy_table, visible_classes
+from catalog.policy import (
+    ActionScope,
+    Permit,
+    PermitCondition,
+    breakglass_gives,
+    policy_table,
+    visible_classes,
+)
 
 __all__ = ["render_permissions_reference"]
 
@@ -91,6 +98,17 @@ def render_permissions_reference() -> str:
         if rule.scope is ActionScope.system:
             cells = " | ".join(_system_cell(rule.permits.get(r)) for r in Role)
             out.append(f"| `{rule.action}` | {rule.summary} | {cells} |")
+    holders = ", ".join(_ROLE_LABELS[r] for r in Role if breakglass_gives(r))
+    out += [
+        "",
+        "## Break-glass",
+        "",
+        "While a break-glass grant is in force (docs/breakglass.md), its holder sees records of",
+        "every class and may do `record.read_metadata`, `record.read_content` and",
+        "`record.read_history` on them as far as their role may on internal records; nothing",
+        "else changes. Only roles that gain something may hold a grant:",
+        f"{holders}. Every event the holder causes meanwhile is marked with the grant.",
+    ]
     out += [
         "",
         "## Denied attempts",

@@ -42,6 +42,9 @@ class UserInfo:
     role: Role
     disabled: bool
     created_at: dt.datetime
+    #: The break-glass grant in force for this user when they were looked up, if any
+    #: (``catalog.breakglass.with_grant``); the policy widens their reading while it is set.
+    breakglass: int | None = None
 
 
 def _info(user: User) -> UserInfo:

@@ -13,6 +13,7 @@ __all__ = ["routers"]
 
 def routers() -> list[APIRouter]:
     import api.pages.account
+    import api.pages.breakglass
     import api.pages.checks
     import api.pages.dashboard
     import api.pages.disposition
@@ -32,4 +33,5 @@ def routers() -> list[APIRouter]:
         api.pages.disposition.router,
         api.pages.checks.router,
         api.pages.sampling.router,
+        api.pages.breakglass.router,
     ]

@@ -53,6 +53,8 @@ _NAV: Final = (
     ("nav-checks", "/checks", N_("Four-property check"), Action.check_run),
     ("nav-sampling", "/sampling", N_("Sampling audit"), Action.sampling_run),
     ("nav-users", "/users", N_("Users"), Action.user_list),
+    ("nav-breakglass", "/breakglass", N_("Break-glass"), Action.breakglass_grant),
+    ("nav-incidents", "/incidents", N_("Incidents"), Action.incident_report),
 )
 
 

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.deps import RuntimeDep
 from api.pages.base import PageUser, render
 from api.pages.labels import N_, label
+from api.services import breakglass
 from api.services.indicators import office_indicators, sampling_by_quarter
 from api.services.sampling import overdue_findings
 from api.services.schedule import states as schedule_states
@@ -279,6 +280,14 @@ def schedule_rows(found: Sequence[ScheduleState]) -> tuple[ScheduleRow, ...]:
 @router.get("/", response_class=HTMLResponse)
 def dashboard_page(request: Request, rt: RuntimeDep, user: PageUser) -> Response:
     stats = dashboard(rt, user)
+    # Break-glass paperwork past its day: every grant's for those who see them all, else one's own.
+    overdue = Tile(
+        "tile-breakglass-overdue",
+        N_("Break-glass paperwork overdue"),
+        len(breakglass.overdue(rt, user)),
+        "/breakglass",
+        True,
+    )
     by_type = horizontal_bars(
         [(name, n, _records_link(user, type=name)) for name, n in stats.by_type]
     )
@@ -294,7 +303,7 @@ def dashboard_page(request: Request, rt: RuntimeDep, user: PageUser) -> Response
         "dashboard.html",
         {
             "stats": stats,
-            "tiles": (*tiles(stats, user), findings_tile(rt, user)),
+            "tiles": (*tiles(stats, user), findings_tile(rt, user), overdue),
             "by_type": by_type,
             "by_status": by_status,
             "heat": heat_map(stats, user),

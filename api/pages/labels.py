@@ -60,6 +60,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         ObjectRole.ocr_text: N_("OCR text"),
         ObjectRole.access_copy: N_("searchable PDF"),
         ObjectRole.evidence: N_("finding evidence"),
+        ObjectRole.paperwork: N_("break-glass paperwork"),
     },
     "store": {"primary": N_("primary store"), "replica": N_("replica store")},
     "class": {SecurityClass.internal: N_("internal"), SecurityClass.contract: N_("contract")},

@@ -93,7 +93,7 @@ def record_page(
     record = detail.record
     pages: list[tuple[int, list[Piece] | None]] = []
     hits = 0
-    can_read = is_allowed(user.role, Action.record_read_content, record.security_class)
+    can_read = is_allowed(user, Action.record_read_content, record.security_class)
     texts = service.record_texts(rt, code, user) if can_read else None
     query = None
     if q.strip():

@@ -3,8 +3,10 @@
 from api.routes import (
     audit,
     auth,
+    breakglass,
     checks,
     disposition,
+    incidents,
     jobs,
     ops,
     records,
@@ -18,8 +20,10 @@ from api.routes import (
 __all__ = [
     "audit",
     "auth",
+    "breakglass",
     "checks",
     "disposition",
+    "incidents",
     "jobs",
     "ops",
     "records",

@@ -69,6 +69,6 @@ def jobs_for(
                 continue
             if record.security_class not in visible:
                 continue
-            shown = is_allowed(user.role, Action.record_read_metadata, record.security_class)
+            shown = is_allowed(user, Action.record_read_metadata, record.security_class)
             views.append(JobView(job, record.archive_code if shown else None))
     return views

@@ -109,7 +109,7 @@ def search_records(
         if record is None or record.status is RecordStatus.disposed:
             continue
         cut: tuple[Snippet, ...] = ()
-        if snippets and is_allowed(user.role, Action.record_read_content, record.security_class):
+        if snippets and is_allowed(user, Action.record_read_content, record.security_class):
             pages = read_ocr_text(rt, record.id, actor=user.name)
             cut = make_snippets(parsed, [p.text if p is not None else "" for p in pages])
         hits.append(SearchHit(record=record, score=h.score, snippets=cut))

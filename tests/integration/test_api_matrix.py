@@ -20,6 +20,7 @@ from catalog import (
     ActionScope,
     Role,
     SecurityClass,
+    breakglass_gives,
     is_allowed,
     policy_table,
     visible_classes,
@@ -49,6 +50,8 @@ class Endpoint:
     public: bool = False
     kwargs: Callable[[], dict[str, Any]] = dict
     upload_class: SecurityClass | None = None  # POST /records: the class of the new record
+    # POST /breakglass/requests: a role a grant gives nothing is refused the request (422)
+    grantable: bool = False
 
     @property
     def is_record_route(self) -> bool:
@@ -165,6 +168,72 @@ ENDPOINTS = (
     Endpoint(
         "GET", f"/api/v1/disposition/certificates/{NO_CERT}/pdf", Action.disposition_approve, 404
     ),
+    # Break-glass and incidents: no grant or incident 999999 exists and no user "nobody-here",
+    # so a role allowed the action gets 404 where the others are refused first
+    # (test_breakglass and test_incidents walk them for real).
+    Endpoint("GET", "/api/v1/breakglass", Action.breakglass_request),
+    Endpoint(
+        "POST",
+        "/api/v1/breakglass",
+        Action.breakglass_grant,
+        404,
+        kwargs=lambda: {"json": {"user": "nobody-here", "reason": "matrix"}},
+    ),
+    Endpoint("GET", "/api/v1/breakglass/999999", Action.breakglass_request, 404),
+    Endpoint(
+        "POST",
+        "/api/v1/breakglass/requests",
+        Action.breakglass_request,
+        201,
+        kwargs=lambda: {"json": {"reason": "matrix"}},
+        grantable=True,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/breakglass/999999/grant",
+        Action.breakglass_grant,
+        404,
+        kwargs=lambda: {"json": {}},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/breakglass/999999/revoke",
+        Action.breakglass_grant,
+        404,
+        kwargs=lambda: {"json": {"reason": "matrix"}},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/breakglass/999999/paperwork",
+        Action.breakglass_request,
+        404,
+        kwargs=lambda: {"content": b"%PDF-1.4 matrix"},
+    ),
+    Endpoint("GET", "/api/v1/breakglass/999999/paperwork", Action.breakglass_request, 404),
+    Endpoint("POST", "/api/v1/breakglass/999999/approve", Action.breakglass_approve, 404),
+    Endpoint("GET", "/api/v1/incidents", Action.incident_report),
+    Endpoint(
+        "POST",
+        "/api/v1/incidents",
+        Action.incident_report,
+        201,
+        kwargs=lambda: {"json": {"kind": "loss", "summary": "matrix"}},
+    ),
+    Endpoint("GET", "/api/v1/incidents/999999", Action.incident_report, 404),
+    Endpoint(
+        "POST",
+        "/api/v1/incidents/999999/actions",
+        Action.incident_manage,
+        404,
+        kwargs=lambda: {"json": {"text": "matrix"}},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/incidents/999999/close",
+        Action.incident_manage,
+        404,
+        kwargs=lambda: {"json": {"text": "matrix"}},
+    ),
 )
 
 # Routes the matrix does not call as every role, each tested on its own elsewhere.
@@ -199,6 +268,8 @@ def _expected(ep: Endpoint, role: Role | None, kind: str | None) -> int:
         return 401
     if ep.action is None:
         return ep.ok
+    if ep.grantable and is_allowed(role, ep.action) and not breakglass_gives(role):
+        return 422
     if ep.upload_class is not None:
         return ep.ok if is_allowed(role, ep.action, ep.upload_class) else 403
     if kind is None:
@@ -254,6 +325,8 @@ def test_every_endpoint_as_every_role(
 def _template(path: str) -> str:
     path = path.split("?")[0]
     path = path.replace(f"/certificates/{NO_CERT}", "/certificates/{certificate_id}")
+    path = path.replace("/breakglass/999999", "/breakglass/{grant_id}")
+    path = path.replace("/incidents/999999", "/incidents/{incident_id}")
     return path.replace("/pages/1/", "/pages/{n}/").replace("/victim/", "/{name}/")
 
 

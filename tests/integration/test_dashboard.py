@@ -130,6 +130,11 @@ def test_the_json_says_what_the_page_shows(w: World, pages: dict[Role, str], rol
         "tile-under-replicated": stats["records_under_replicated"],
         "tile-damaged": stats["copies_damaged"],
         "tile-no-good-copy": stats["records_by_status"]["damaged"],
+        "tile-breakglass-overdue": len(
+            w.client.get(
+                "/api/v1/breakglass", params={"overdue": "true"}, headers=w.headers(role)
+            ).json()
+        ),
     }
     per_type: dict[str, int] = {}
     for c in stats["records_by_type_year"]:
