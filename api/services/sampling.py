@@ -44,6 +44,7 @@ from api.services.sampling_plan import (
 )
 from api.services.upload_form import ReceivedForm
 from catalog import (
+    PAPERWORK_DAYS,
     Action,
     AuditInfo,
     ChainHead,
@@ -92,6 +93,7 @@ from catalog import (
     store_draw,
     visible_classes,
 )
+from catalog import overdue_grants as catalog_overdue_grants
 from dangan.errors import (
     ConflictError,
     CorruptDataError,
@@ -413,7 +415,7 @@ class AuditView:
     estimate: Estimate
     manual_done: int
     sees_everything: bool
-    overdue_grants: tuple[Mapping[str, Any], ...] | None
+    overdue_grants: tuple[Mapping[str, Any], ...]
 
     def population_shown(self) -> int | None:
         """The quarter's population, for a reader of every class; ``None`` for others (it
@@ -778,15 +780,23 @@ def overdue_findings(rt: Runtime, user: UserInfo, *, now: dt.datetime | None = N
 
 def overdue_grants(
     rt: Runtime, user: UserInfo, *, now: dt.datetime | None = None
-) -> tuple[Mapping[str, Any], ...] | None:
-    """Break-glass grants whose paperwork is overdue, for every sampling audit's report (issue
-    #7, part 4). ``None`` while the archive has no break-glass module (``catalog.breakglass``):
-    the report then says the list is not available rather than that there are none."""
-    import importlib.util
-
-    if importlib.util.find_spec("catalog.breakglass") is None:
-        return None
-    return ()
+) -> tuple[Mapping[str, Any], ...]:
+    """Break-glass grants whose paperwork is overdue (docs/breakglass.md), for every sampling
+    audit's report (issue #7): who held the grant and when the paperwork was due. Names a
+    user and a date only, never a record."""
+    at = now or dt.datetime.now(dt.UTC)
+    with rt.db.read() as session:
+        grants = catalog_overdue_grants(session, at)
+    return tuple(
+        {
+            "id": g.id,
+            "user": g.grantee,
+            "due": (g.granted_at + dt.timedelta(days=PAPERWORK_DAYS)).strftime("%Y-%m-%d")
+            if g.granted_at
+            else "",
+        }
+        for g in grants
+    )
 
 
 # --- reminders ------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,13 +30,14 @@ from catalog import (
     create_user,
     get_record,
     get_user,
+    grant_access,
     list_events,
     objects_of_record,
     update_record_fields,
 )
 from catalog.policy import is_allowed
 from tests.corpus import CORPUS
-from tests.integration.api_world import World, _runtime, world
+from tests.integration.api_world import World, _runtime, user_name, world
 
 QUARTER = str(quarter_of(dt.datetime.now(dt.UTC)))
 
@@ -340,9 +340,29 @@ def test_the_report_in_every_format(w: World, role: Role) -> None:
     html = w.client.get(base, params={"format": "html"}, headers=h)
     assert 'id="error-rate"' in html.text
     assert (w.contract in html.text) is (role is Role.director)
-    # Overdue break-glass grants: "not available" until the archive has the module.
-    no_module = importlib.util.find_spec("catalog.breakglass") is None
-    assert ('id="grants-unavailable"' in html.text) is no_module
+    # No break-glass grant is overdue in this archive: the report says so.
+    assert 'id="grants-none"' in html.text
     pdf = w.client.get(base, params={"format": "pdf"}, headers=h)
     assert pdf.content.startswith(b"%PDF")
     assert w.client.get(base, headers=w.headers(Role.clerk)).status_code == 403
+
+
+def test_overdue_break_glass_paperwork_is_in_every_report(w: World) -> None:
+    audit_id = _draw(w)
+    granted = dt.datetime.now(dt.UTC) - dt.timedelta(days=6)
+    with w.rt.db.write() as session:
+        grant_access(
+            session,
+            actor=user_name(Role.director),
+            grantee=user_name(Role.clerk),
+            reason="a parent's urgent request",
+            hours=1,
+            now=granted,
+        )
+    due = (granted + dt.timedelta(days=5)).strftime("%Y-%m-%d")
+    base = f"/api/v1/sampling/audits/{audit_id}/report"
+    h = w.headers(Role.auditor)
+    html = w.client.get(base, params={"format": "html"}, headers=h).text
+    assert f"{user_name(Role.clerk)} · {due}" in html
+    csv = w.client.get(base, params={"format": "csv"}, headers=h).content.decode("utf-8-sig")
+    assert f"breakglass,,,{user_name(Role.clerk)},overdue,{due},yes," in csv
