@@ -540,8 +540,10 @@ __all__ += [
 # The intake review: gates, decisions, resubmissions (docs/review.md).
 from catalog.review_models import CLERK_GATES, ReviewGate, ReviewState  # noqa: E402
 from catalog.reviews import (  # noqa: E402
+    PERSON_GATES,
     ReviewInfo,
     ReviewRow,
+    count_awaiting_review,
     decide_gate,
     duplicate_suspects,
     get_review,
@@ -553,10 +555,12 @@ from catalog.reviews import (  # noqa: E402
 
 __all__ += [
     "CLERK_GATES",
+    "PERSON_GATES",
     "ReviewGate",
     "ReviewInfo",
     "ReviewRow",
     "ReviewState",
+    "count_awaiting_review",
     "decide_gate",
     "duplicate_suspects",
     "get_review",

@@ -12,11 +12,11 @@ record text.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from catalog.audit import record_event
@@ -27,8 +27,10 @@ from catalog.users import UserInfo
 from dangan.errors import ConflictError, InvalidInputError, NotFoundError
 
 __all__ = [
+    "PERSON_GATES",
     "ReviewInfo",
     "ReviewRow",
+    "count_awaiting_review",
     "decide_gate",
     "duplicate_suspects",
     "get_review",
@@ -39,6 +41,9 @@ __all__ = [
 ]
 
 MAX_REASON = 500
+# The gates a person decides: a record open at one of these, or sent back to its clerk, waits
+# for a person (the system check waits for the system).
+PERSON_GATES = frozenset({*CLERK_GATES, ReviewGate.final_review})
 
 
 @dataclass(frozen=True)
@@ -309,18 +314,16 @@ def list_reviews(
     state: ReviewState | None = None,
     gate: ReviewGate | None = None,
     created_by: int | None = None,
+    awaiting: Collection[ReviewGate] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[ReviewRow], int]:
-    """The reviews of the records ``who`` may see, oldest change first, and how many match."""
-    where = [visible_records_filter(who)]
-    if state is not None:
-        where.append(RecordReview.state == state.value)
-    if gate is not None:
-        where.append(RecordReview.gate == gate.value)
-    if created_by is not None:
-        where.append(Record.created_by == created_by)
-    where.append(Record.status != RecordStatus.disposed.value)
+    """The reviews of the records ``who`` may see, oldest change first, and how many match.
+
+    :param awaiting: only the records waiting for a person at one of these gates, or sent
+        back (:func:`count_awaiting_review`).
+    """
+    where = _review_filters(who, state=state, gate=gate, created_by=created_by, awaiting=awaiting)
     base = (
         select(RecordReview, Record, BusinessType.name)
         .join(Record, Record.id == RecordReview.record_id)
@@ -346,6 +349,59 @@ def list_reviews(
         for rev, rec, btype in rows
     ]
     return out, int(total)
+
+
+def _awaiting_filter(gates: Collection[ReviewGate]) -> ColumnElement[bool]:
+    return or_(
+        and_(
+            RecordReview.state == ReviewState.open.value,
+            RecordReview.gate.in_(sorted(g.value for g in gates)),
+        ),
+        RecordReview.state == ReviewState.returned.value,
+    )
+
+
+def _review_filters(
+    who: UserInfo,
+    *,
+    state: ReviewState | None = None,
+    gate: ReviewGate | None = None,
+    created_by: int | None = None,
+    awaiting: Collection[ReviewGate] | None = None,
+) -> list[ColumnElement[bool]]:
+    where = [visible_records_filter(who), Record.status != RecordStatus.disposed.value]
+    if state is not None:
+        where.append(RecordReview.state == state.value)
+    if gate is not None:
+        where.append(RecordReview.gate == gate.value)
+    if created_by is not None:
+        where.append(Record.created_by == created_by)
+    if awaiting is not None:
+        where.append(_awaiting_filter(awaiting))
+    return where
+
+
+def count_awaiting_review(
+    session: Session,
+    who: UserInfo,
+    *,
+    gates: Collection[ReviewGate] = PERSON_GATES,
+    created_by: int | None = None,
+) -> int:
+    """How many records ``who`` may see wait for a person: open at one of ``gates`` (by
+    default 材料初审, 信息录入 and 复核: not the system check), or sent back to their clerk.
+
+    :param gates: :data:`CLERK_GATES` with ``created_by`` counts what waits for one clerk.
+    :param created_by: only the records this user entered.
+    """
+    where = _review_filters(who, created_by=created_by, awaiting=gates)
+    found = session.scalar(
+        select(func.count())
+        .select_from(RecordReview)
+        .join(Record, Record.id == RecordReview.record_id)
+        .where(*where)
+    )
+    return int(found or 0)
 
 
 def duplicate_suspects(session: Session, record_id: int) -> list[str]:

@@ -19,6 +19,7 @@ def routers() -> list[APIRouter]:
     import api.pages.disposition
     import api.pages.governance
     import api.pages.records
+    import api.pages.reviews
     import api.pages.sampling
     import api.pages.search
     import api.pages.upload
@@ -28,6 +29,7 @@ def routers() -> list[APIRouter]:
         api.pages.dashboard.router,
         api.pages.upload.router,
         api.pages.records.router,
+        api.pages.reviews.router,
         api.pages.search.router,
         api.pages.governance.router,
         api.pages.disposition.router,

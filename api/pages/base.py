@@ -47,6 +47,8 @@ _NAV: Final = (
     ("nav-upload", "/upload", N_("Upload"), Action.record_create),
     ("nav-queue", "/queue", N_("Intake queue"), Action.record_read_metadata),
     ("nav-records", "/records", N_("Records"), Action.record_read_metadata),
+    # The review queue: reviewers' 复核, and a clerk's own gates and records sent back.
+    ("nav-reviews", "/reviews", N_("Review queue"), Action.record_update_draft),
     ("nav-search", "/search", N_("Search"), Action.search),
     ("nav-audit", "/audit", N_("Audit trail"), Action.audit_read),
     ("nav-disposition", "/disposition", N_("Disposition"), Action.disposition_approve),

@@ -24,6 +24,7 @@ from api.pages.base import PageUser, render
 from api.pages.labels import N_, label
 from api.services import breakglass
 from api.services.indicators import office_indicators, sampling_by_quarter
+from api.services.review import awaiting_count
 from api.services.sampling import overdue_findings
 from api.services.schedule import states as schedule_states
 from api.services.stats import dashboard
@@ -169,13 +170,13 @@ def heat_map(stats: ArchiveStats, user: UserInfo) -> HeatMap:
     return HeatMap(types, tuple(rows), totals)
 
 
-def tiles(stats: ArchiveStats, user: UserInfo) -> tuple[Tile, ...]:
+def tiles(stats: ArchiveStats, user: UserInfo, review: Tile) -> tuple[Tile, ...]:
     queue = "/queue" if is_allowed(user.role, Action.record_read_metadata) else None
     under = _records_link(user, status=RecordStatus.under_replicated.value)
     return (
         Tile("tile-records", N_("Records kept"), stats.live_records, _records_link(user), False),
         Tile("tile-in-progress", N_("Intake in progress"), stats.in_progress, queue, False),
-        Tile("tile-review", N_("Records to review"), stats.needs_review, None, True),
+        review,
         Tile("tile-pages-failed", N_("Pages OCR could not read"), stats.pages_failed, None, True),
         Tile(
             "tile-low-confidence",
@@ -200,6 +201,22 @@ def tiles(stats: ArchiveStats, user: UserInfo) -> tuple[Tile, ...]:
             _records_link(user, status=RecordStatus.damaged.value),
             True,
         ),
+    )
+
+
+def review_tile(rt: Any, user: UserInfo) -> Tile:
+    """Records waiting for a person at an intake review gate (docs/review.md), counted over
+    the records the viewer may see, as the review queue (``/reviews``) lists them: a
+    reviewer's every one, a clerk's own. Pages read with low confidence are a tile of their
+    own; a record its quality rules flag meets 复核 and is counted here once it waits there."""
+    reviewer = is_allowed(user.role, Action.record_review)
+    clerk = not reviewer and is_allowed(user.role, Action.record_update_draft)
+    return Tile(
+        "tile-review",
+        N_("Records to review"),
+        awaiting_count(rt, user, mine=clerk),
+        "/reviews" if reviewer or clerk else None,
+        True,
     )
 
 
@@ -303,7 +320,11 @@ def dashboard_page(request: Request, rt: RuntimeDep, user: PageUser) -> Response
         "dashboard.html",
         {
             "stats": stats,
-            "tiles": (*tiles(stats, user), findings_tile(rt, user), overdue),
+            "tiles": (
+                *tiles(stats, user, review_tile(rt, user)),
+                findings_tile(rt, user),
+                overdue,
+            ),
             "by_type": by_type,
             "by_status": by_status,
             "heat": heat_map(stats, user),

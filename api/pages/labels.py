@@ -19,6 +19,8 @@ from catalog import (
     RecordStatus,
     Retention,
     RetentionTrigger,
+    ReviewGate,
+    ReviewState,
     Role,
     SecurityClass,
     Stage,
@@ -108,6 +110,25 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         FindingState.answered: N_("answered"),
         FindingState.closed: N_("closed"),
     },
+    # The intake review (docs/review.md).
+    "gate": {
+        ReviewGate.intake_check: N_("materials check (材料初审)"),
+        ReviewGate.data_entry: N_("data entry (信息录入)"),
+        ReviewGate.system_check: N_("system check (系统校验)"),
+        ReviewGate.final_review: N_("final review (复核)"),
+    },
+    "review_state": {
+        ReviewState.open: N_("in review"),
+        ReviewState.returned: N_("sent back"),
+        ReviewState.accepted: N_("accepted"),
+    },
+    "review_decision": {
+        "open": N_("review opened"),
+        "pass": N_("passed"),
+        "return": N_("sent back"),
+        "resubmit": N_("resubmitted"),
+    },
+    "review_outcome": {"fail": N_("fail"), "attention": N_("attention")},
 }
 
 # Which enum each kind labels, for the completeness test.
@@ -125,6 +146,8 @@ LABELLED: Final[dict[str, type[StrEnum]]] = {
     "property": Property,
     "severity": FindingSeverity,
     "finding_state": FindingState,
+    "gate": ReviewGate,
+    "review_state": ReviewState,
 }
 
 

@@ -15,6 +15,7 @@ from api.deps import RuntimeDep
 from api.pages.base import PageUser, render
 from api.pages.marks import Piece, cut
 from api.services import records as service
+from api.services import review as review_service
 from catalog import RecordInfo, RecordStatus, Stage, UserInfo
 from catalog.policy import Action, is_allowed
 from dangan.errors import InvalidInputError, PermissionDeniedError
@@ -111,6 +112,9 @@ def record_page(
         history = service.record_history(rt, code, user, limit=200)
     except PermissionDeniedError:
         history = None
+    # The intake review (docs/review.md): where the record stands, and its decisions so far.
+    review = review_service.review_of(rt, code, user)
+    review_events = [e for e in history or () if e.action == "record.review" and e.outcome == "ok"]
     return render(
         request,
         "record.html",
@@ -123,6 +127,8 @@ def record_page(
             "can_read": can_read,
             "image_width": IMAGE_WIDTH,
             "history": history,
+            "review": review,
+            "review_events": review_events,
             "editable": _editable(user, record),
             "done": detail.progress.stage is Stage.done,
         },

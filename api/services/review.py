@@ -16,6 +16,7 @@ Who may decide a gate is the policy's: the clerk's gates and a resubmission are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,8 +27,10 @@ from api.services.fourprop import Outcome, check_record
 from api.services.runtime import Runtime, job_runtime, worker_actor
 from catalog import (
     CLERK_GATES,
+    PERSON_GATES,
     Action,
     JobContext,
+    PageCheckInfo,
     RecordInfo,
     ReviewGate,
     ReviewInfo,
@@ -35,7 +38,9 @@ from catalog import (
     ReviewState,
     Stage,
     UserInfo,
+    Verdict,
     audit_denied,
+    count_awaiting_review,
     decide_gate,
     duplicate_suspects,
     get_record,
@@ -56,10 +61,15 @@ from dangan.errors import ConflictError, DanganError, NotFoundError, PermissionD
 
 __all__ = [
     "REVIEW_SYSTEM_CHECK",
+    "SYSTEM_ENTERED",
     "Decision",
+    "QualityNote",
     "ReviewQueue",
+    "awaiting_count",
     "decide",
     "gates_for",
+    "may_do",
+    "queue_quality",
     "queue_system_check",
     "resubmit",
     "review_of",
@@ -78,6 +88,8 @@ FAIL = "fail"
 ATTENTION = "attention"
 
 Decision = Literal["pass", "return"]
+# The reason the clerk's gates of a record the system entered are passed (docs/review.md).
+SYSTEM_ENTERED = "entered by the system: no clerk to check it"
 
 
 def gates_for(rt: Runtime, business_type: str) -> tuple[ReviewGate, ...]:
@@ -87,14 +99,33 @@ def gates_for(rt: Runtime, business_type: str) -> tuple[ReviewGate, ...]:
 
 
 def start_review(rt: Runtime, session: Any, record: RecordInfo, *, actor: str) -> ReviewInfo:
-    """Open a new record's review, in the transaction that creates the record."""
-    return open_review(
+    """Open a new record's review, in the transaction that creates the record.
+
+    A record the system entered (no user: a script, ``dangan ingest`` without ``--as``) has
+    no clerk, and nobody else may pass a clerk's gates: the system passes them, audited as
+    ``actor`` with :data:`SYSTEM_ENTERED` as the reason, and the record goes on to the system
+    check (queued as its pipeline finishes). A record a person entered waits for them.
+    """
+    info = open_review(
         session,
         record.id,
         gates_for(rt, record.business_type),
         actor=actor,
         archive_code=record.archive_code,
     )
+    if record.created_by is None:
+        while info.state is ReviewState.open and info.gate in CLERK_GATES:
+            assert info.gate is not None  # noqa: S101 - narrowed by the CLERK_GATES test
+            info = decide_gate(
+                session,
+                record.id,
+                info.gate,
+                passed=True,
+                reason=SYSTEM_ENTERED,
+                actor=actor,
+                archive_code=record.archive_code,
+            )
+    return info
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -113,12 +144,16 @@ def review_queue(
     state: ReviewState | None = None,
     gate: ReviewGate | None = None,
     mine: bool = False,
+    awaiting: bool = False,
     page: int = 1,
     page_size: int = 50,
 ) -> ReviewQueue:
     """The reviews of the records ``user`` may see, the longest waiting first.
 
     :param mine: only the records ``user`` entered (a clerk's returned records).
+    :param awaiting: only the records waiting for a person: open at 材料初审, 信息录入 or
+        复核, or sent back; with ``mine``, waiting for ``user`` (at the clerk's gates, or
+        sent back).
     :raises PermissionDeniedError: ``user`` may not read records' metadata (audited).
     """
     require_action(rt, user, Action.record_read_metadata)
@@ -129,10 +164,73 @@ def review_queue(
             state=state,
             gate=gate,
             created_by=user.id if mine else None,
+            awaiting=_awaiting_gates(mine) if awaiting else None,
             limit=page_size,
             offset=(page - 1) * page_size,
         )
     return ReviewQueue(tuple(rows), total)
+
+
+def _awaiting_gates(mine: bool) -> frozenset[ReviewGate]:
+    return CLERK_GATES if mine else PERSON_GATES
+
+
+def awaiting_count(rt: Runtime, user: UserInfo, *, mine: bool = False) -> int:
+    """How many records ``user`` may see wait for a person at a review gate (the dashboard's
+    figure, what :func:`review_queue` lists with ``awaiting``); with ``mine``, those waiting
+    for ``user``: entered by them and at their gates or sent back. Hidden records never count.
+    """
+    with rt.db.read() as session:
+        return count_awaiting_review(
+            session,
+            user,
+            gates=_awaiting_gates(mine),
+            created_by=user.id if mine else None,
+        )
+
+
+@dataclass(frozen=True)
+class QualityNote:
+    """One digitization quality check of one page that did not pass (docs/quality.md)."""
+
+    page: int
+    check: PageCheckInfo
+
+
+def queue_quality(rt: Runtime, rows: Sequence[ReviewRow]) -> dict[str, tuple[QualityNote, ...]]:
+    """The digitization quality findings (warn or fail) of each listed record's pages, by
+    archive code: figures and thresholds only, never text. The rows come from
+    :func:`review_queue`, so every record in them is one the caller may see."""
+    found: dict[str, tuple[QualityNote, ...]] = {}
+    with rt.db.read() as session:
+        for row in rows:
+            found[row.archive_code] = tuple(
+                QualityNote(p.number, c)
+                for p in list_pages(session, row.review.record_id)
+                for c in p.checks
+                if c.verdict in (Verdict.warn, Verdict.fail)
+            )
+    return found
+
+
+def may_do(user: UserInfo, row: ReviewRow) -> frozenset[str]:
+    """What ``user`` may do with a listed record's review, as the policy says: ``pass`` and
+    ``return`` at the gate it waits at, ``resubmit`` when it was sent back. For the pages'
+    buttons only: the decision itself is checked again when it is made."""
+    review = row.review
+    if review.state is ReviewState.open and review.gate in PERSON_GATES:
+        assert review.gate is not None  # noqa: S101 - narrowed by the PERSON_GATES test
+        wanted: tuple[str, ...] = ("pass", "return")
+        action = _gate_action(review.gate)
+    elif review.state is ReviewState.returned:
+        wanted, action = ("resubmit",), Action.record_update_draft
+    else:
+        return frozenset()
+    try:
+        require(user, action, row, reopened=review.reopened)
+    except (NotFoundError, PermissionDeniedError):
+        return frozenset()
+    return frozenset(wanted)
 
 
 def _visible(rt: Runtime, code: str, user: UserInfo, action: Action) -> RecordInfo:

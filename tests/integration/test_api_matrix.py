@@ -128,8 +128,9 @@ ENDPOINTS = (
     Endpoint("GET", "/api/v1/audit", Action.audit_read),
     Endpoint("POST", "/api/v1/audit/verify", Action.audit_verify),
     Endpoint("POST", "/api/v1/checks", Action.check_run, kwargs=lambda: {"json": {"deep": False}}),
-    # The intake review (docs/review.md): these records wait at their clerk's first gate, so
-    # a 复核 decision is refused to the roles without record.review and 409 for the others.
+    # The intake review (docs/review.md): the system passed these records' clerk gates (a
+    # script entered them) and its check sent them back, so a 复核 decision is refused to the
+    # roles without record.review and 409 for the others.
     Endpoint("GET", "/api/v1/reviews", Action.record_read_metadata),
     Endpoint("GET", "/api/v1/records/{code}/review", Action.record_read_metadata),
     Endpoint(

@@ -12,11 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.services.sampling import overdue_findings
 from catalog import (
     CopyState,
     ObjectRole,
     Role,
     get_record,
+    get_user,
     objects_of_record,
     refresh_record_status,
     set_copy_state,
@@ -97,6 +99,27 @@ def _stats(w: World, role: Role) -> dict[str, Any]:
     return body
 
 
+def _overdue_findings(w: World, role: Role) -> int:
+    with w.rt.db.read() as session:
+        who = get_user(session, user_name(role))
+    return overdue_findings(w.rt, who)
+
+
+def _awaiting_review(w: World, role: Role) -> int:
+    """The records waiting for a person at a review gate, by the review API (an admin, who
+    may not list records, sees the classes an auditor sees)."""
+    viewer = Role.auditor if role is Role.admin else role
+    queries = [{"state": "returned"}] + [
+        {"state": "open", "gate": g} for g in ("intake_check", "data_entry", "final_review")
+    ]
+    total = 0
+    for params in queries:
+        resp = w.client.get("/api/v1/reviews", params=params, headers=w.headers(viewer))
+        assert resp.status_code == 200, resp.text
+        total += int(resp.json()["total"])
+    return total
+
+
 def test_the_director_counts_the_contract_and_the_auditor_never_learns_of_it(
     pages: dict[Role, str],
 ) -> None:
@@ -112,8 +135,15 @@ def test_the_director_counts_the_contract_and_the_auditor_never_learns_of_it(
     assert CONTRACT_TYPE not in pages[Role.auditor]
     assert CONTRACT_TYPE in pages[Role.director]
     for role in (Role.clerk, Role.supervisor, Role.admin):
-        assert _tiles(pages[role]) == auditor
+        tiles = _tiles(pages[role])
+        if role is Role.clerk:
+            # A clerk's records to review are the ones they entered: none here.
+            assert tiles.pop("tile-review") == 0
+            tiles["tile-review"] = auditor["tile-review"]
+        assert tiles == auditor
         assert CONTRACT_TYPE not in pages[role]
+    # The records waiting for a person: the world's two, sent back by the system check.
+    assert (director["tile-review"], auditor["tile-review"]) == (2, 1)
 
 
 @pytest.mark.parametrize("role", [Role.director, Role.auditor, Role.admin])
@@ -123,7 +153,8 @@ def test_the_json_says_what_the_page_shows(w: World, pages: dict[Role, str], rol
     assert tiles == {
         "tile-records": sum(c["records"] for c in stats["records_by_type_year"]),
         "tile-in-progress": stats["intake_in_progress"],
-        "tile-review": stats["records_need_review"],
+        "tile-review": _awaiting_review(w, role),
+        "tile-findings-overdue": _overdue_findings(w, role),
         "tile-pages-failed": stats["pages_failed"],
         "tile-low-confidence": stats["pages_low_confidence"],
         "tile-jobs-failed": stats["jobs_failed"],

@@ -209,9 +209,10 @@ def test_a_contract_record_answers_as_a_missing_one_to_all_but_directors(w: Worl
         assert w.contract not in [r["archive_code"] for r in listed["reviews"]]
     seen = w.client.get("/api/v1/reviews", headers=w.headers(Role.director)).json()
     assert w.contract in [r["archive_code"] for r in seen["reviews"]]
-    # Entered by a script, it is no one's draft: its clerk's gates wait for no one but a
-    # director cannot pass them for it either.
-    assert _review(w, w.contract, Role.director, "pass").status_code == 403
+    # Entered by a script, it is no one's draft: the system passed its clerk's gates, and the
+    # system check sent it back (no title): a director has no gate to decide.
+    assert _state(w, w.contract)["gate"] == "system_check"
+    assert _review(w, w.contract, Role.director, "pass").status_code == 409
     bad = w.client.get(
         "/api/v1/reviews", params={"state": "nope"}, headers=w.headers(Role.director)
     )
