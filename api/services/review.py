@@ -223,7 +223,7 @@ def may_do(user: UserInfo, row: ReviewRow) -> frozenset[str]:
         wanted: tuple[str, ...] = ("pass", "return")
         action = _gate_action(review.gate)
     elif review.state is ReviewState.returned:
-        wanted, action = ("resubmit",), Action.record_update_draft
+        wanted, action = ("resubmit",), resubmit_action(row)
     else:
         return frozenset()
     try:
@@ -323,9 +323,17 @@ def decide(
     return info
 
 
+def resubmit_action(record: Any) -> Action:
+    """Who resubmits a record that was sent back: its clerk (``record.update_draft``); for
+    a record the system entered, which has no clerk, a reviewer (``record.review``) once the
+    record is put right, so that it is never stuck."""
+    return Action.record_update_draft if record.created_by is not None else Action.record_review
+
+
 def resubmit(rt: Runtime, code: str, user: UserInfo) -> ReviewInfo:
     """Send a record that was sent back into review again, as its clerk
-    (``record.update_draft``): its clerk's gates pass and the system check runs again.
+    (``record.update_draft``): its clerk's gates pass and the system check runs again. A
+    record the system entered is resubmitted by a supervisor or director (``record.review``).
 
     :raises NotFoundError: no such record, or hidden from ``user``.
     :raises PermissionDeniedError: not the clerk who entered it (audited).
@@ -340,6 +348,7 @@ def resubmit(rt: Runtime, code: str, user: UserInfo) -> ReviewInfo:
                 raise record_not_found() from None
             require(user, Action.record_read_metadata, record)
             review = get_review(session, record.id)
+            action = resubmit_action(record)
             require(user, action, record, reopened=review is not None and review.reopened)
             info = resubmit_review(session, record.id, actor=user.name, archive_code=code)
             _queue_if_at_check(rt, session, record, info, actor=user.name)

@@ -217,6 +217,33 @@ def test_a_contract_record_answers_as_a_missing_one_to_all_but_directors(w: Worl
         "/api/v1/reviews", params={"state": "nope"}, headers=w.headers(Role.director)
     )
     assert bad.status_code == 422
+    # With no clerk to resubmit it, a director puts it right and resubmits it; the system
+    # check then passes it on to 复核.
+    fixed = w.client.patch(
+        f"/api/v1/records/{w.contract}",
+        headers=w.headers(Role.director),
+        json={"title": "合同", "paper_location": "B-1-01"},
+    )
+    assert fixed.status_code == 200, fixed.text
+    again = w.client.post(
+        f"/api/v1/records/{w.contract}/resubmit", headers=w.headers(Role.director)
+    )
+    assert again.status_code == 200, again.text
+    run_queue(w.rt)
+    state = _state(w, w.contract)
+    assert (state["state"], state["gate"]) == ("open", "final_review"), state
+
+
+def test_a_system_entered_record_is_resubmitted_by_a_reviewer_not_a_clerk(w: World) -> None:
+    # The internal record was entered by a script and sent back by the system check.
+    assert _state(w, w.internal)["state"] == "returned"
+    refused = w.client.post(f"/api/v1/records/{w.internal}/resubmit", headers=w.headers(Role.clerk))
+    assert refused.status_code == 403
+    done = w.client.post(
+        f"/api/v1/records/{w.internal}/resubmit", headers=w.headers(Role.supervisor)
+    )
+    assert done.status_code == 200, done.text
+    assert _state(w, w.internal)["round"] == 2
 
 
 def test_the_gates_follow_the_business_type_and_the_cli_decides_as_a_person(
