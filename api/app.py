@@ -173,6 +173,7 @@ def create_app(
         routes.ops,
         routes.auth,
         routes.records,
+        routes.changes,
         routes.search,
         routes.jobs,
         routes.stats,

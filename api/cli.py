@@ -848,6 +848,7 @@ def main(argv: list[str] | None = None) -> None:
 # `dangan status`, `search` and `index` live beside this module and attach to `cli` on import.
 from api import cli_backup as cli_backup  # noqa: E402
 from api import cli_breakglass as cli_breakglass  # noqa: E402
+from api import cli_changes as cli_changes  # noqa: E402
 from api import cli_check as cli_check  # noqa: E402
 from api import cli_fixity as cli_fixity  # noqa: E402
 from api import cli_retention as cli_retention  # noqa: E402

@@ -19,6 +19,8 @@ from catalog import (
     ChainReport,
     CopyInfo,
     CopyState,
+    DecisionInfo,
+    DecisionOutcome,
     JobInfo,
     JobState,
     ObjectInfo,
@@ -40,6 +42,7 @@ from catalog import (
 __all__ = [
     "AuditPage",
     "AuditVerifyOut",
+    "DecisionOut",
     "ErrorBody",
     "ErrorOut",
     "EventOut",
@@ -101,6 +104,8 @@ class RecordOut(BaseModel):
     student_class: str | None
     security_class: SecurityClass
     paper_location: str | None
+    tags: list[str] = Field(description="non-key labels")
+    notes: str | None = Field(description="non-key remarks (备注)")
     status: RecordStatus
     stage: Stage | None = None
     needs_review: bool | None = None
@@ -125,6 +130,8 @@ class RecordOut(BaseModel):
             student_class=r.student_class,
             security_class=r.security_class,
             paper_location=r.paper_location,
+            tags=list(r.tags),
+            notes=r.notes,
             status=r.status,
             stage=stage,
             needs_review=needs_review,
@@ -238,8 +245,48 @@ class ObjectOut(BaseModel):
         )
 
 
+class DecisionOut(BaseModel):
+    """A status-change decision (学籍变更/转学/休学/复学) and the application it decides."""
+
+    decision_code: str = Field(description="the decision record's archive code")
+    application_code: str | None = Field(
+        description="the application's record; null: the application is in the decision "
+        "record itself (see application_pages), or not recorded"
+    )
+    application_pages: str | None = Field(description="the application's pages, e.g. 1-2")
+    approver: str = Field(description="who approved: a user's name, or the official as written")
+    approver_user: str | None = Field(description="the dangan user, when the approver is one")
+    decision_date: dt.date
+    decision: DecisionOutcome
+    set_by: str
+    set_at: dt.datetime
+
+    @classmethod
+    def of(cls, d: DecisionInfo) -> DecisionOut:
+        return cls(
+            decision_code=d.archive_code,
+            application_code=d.application_code,
+            application_pages=d.application_pages,
+            approver=d.approver,
+            approver_user=d.approver_user,
+            decision_date=d.decision_date,
+            decision=d.decision,
+            set_by=d.set_by,
+            set_at=d.set_at,
+        )
+
+
 class RecordDetailOut(BaseModel):
     record: RecordOut
+    former_codes: list[str] = Field(
+        description="codes a key change took from the record; each still finds it"
+    )
+    decision: DecisionOut | None = Field(
+        description="a status-change decision record's link to its application"
+    )
+    cited_by: list[DecisionOut] = Field(
+        description="the decisions (you may see) that decide this record as their application"
+    )
     pages_done: int
     pages_failed: int
     processed_at: dt.datetime | None
@@ -252,6 +299,9 @@ class RecordDetailOut(BaseModel):
             record=RecordOut.of(
                 d.record, stage=d.progress.stage, needs_review=d.progress.needs_review
             ),
+            former_codes=list(d.former_codes),
+            decision=DecisionOut.of(d.decision) if d.decision is not None else None,
+            cited_by=[DecisionOut.of(c) for c in d.cited_by],
             pages_done=d.progress.pages_done,
             pages_failed=d.progress.pages_failed,
             processed_at=d.progress.processed_at,

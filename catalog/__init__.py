@@ -394,7 +394,31 @@ __all__ = [
     "with_grant",
 ]
 
-# Retention: schedules, legal holds, disposition proposals and certificates (docs/retention.md).
+# Retention: schedules, legal holds, disposition proposals and certificates (docs/retention.md);
+# key changes by change request, former codes kept as aliases, status-change decisions.
+from catalog.change_models import ChangeState, DecisionOutcome
+from catalog.changes import (
+    KEY_CHANGE_FIELDS,
+    ChangeRequestInfo,
+    KeyChange,
+    StaleChangeRequestError,
+    approve_change_request,
+    file_change_request,
+    get_change_request,
+    history_targets,
+    key_fields,
+    list_change_requests,
+    mark_stale,
+    reject_change_request,
+)
+from catalog.decisions import (
+    STATUS_CHANGE_TYPES,
+    DecisionInfo,
+    clear_decision,
+    decisions_citing,
+    get_decision,
+    set_decision,
+)
 from catalog.disposition import (
     CertificateInfo,
     ProposalInfo,
@@ -418,6 +442,7 @@ from catalog.disposition import (
     set_schedule,
     withdraw_proposal,
 )
+from catalog.edits import MAX_TAG, MAX_TAGS, normalize_tags
 from catalog.holds import (
     HoldInfo,
     ensure_not_held,
@@ -427,6 +452,7 @@ from catalog.holds import (
     place_hold,
     release_hold,
 )
+from catalog.records import former_codes
 from catalog.retention_models import HoldScope, ProposalState, RetentionTrigger
 from catalog.transfer import (
     ImportedObject,
@@ -568,4 +594,32 @@ __all__ += [
     "open_review",
     "order_gates",
     "resubmit_review",
+]
+
+# Key changes by change request, former codes as aliases, status-change decisions (issue #7).
+__all__ += [
+    "KEY_CHANGE_FIELDS",
+    "MAX_TAG",
+    "MAX_TAGS",
+    "STATUS_CHANGE_TYPES",
+    "ChangeRequestInfo",
+    "ChangeState",
+    "DecisionInfo",
+    "DecisionOutcome",
+    "KeyChange",
+    "StaleChangeRequestError",
+    "approve_change_request",
+    "clear_decision",
+    "decisions_citing",
+    "file_change_request",
+    "former_codes",
+    "get_change_request",
+    "get_decision",
+    "history_targets",
+    "key_fields",
+    "list_change_requests",
+    "mark_stale",
+    "normalize_tags",
+    "reject_change_request",
+    "set_decision",
 ]

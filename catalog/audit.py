@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -305,9 +305,13 @@ def list_events(
     action: str | None = None,
     actor: str | None = None,
     target: str | None = None,
+    targets: Sequence[str] | None = None,
 ) -> list[AuditEventInfo]:
-    """Events in chain order, for the audit views; filtered by exact action, actor or target."""
+    """Events in chain order, for the audit views; filtered by exact action, actor or target
+    (or any of ``targets``: a record's code and its former codes)."""
     stmt = select(AuditEvent).where(AuditEvent.id > after_id)
+    if targets is not None:
+        stmt = stmt.where(AuditEvent.target.in_(list(targets)))
     if action:
         stmt = stmt.where(AuditEvent.action == action)
     if actor:

@@ -10,10 +10,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from catalog.audit import record_event
+from catalog.change_models import RecordAlias
 from catalog.codes import parse_code
 from catalog.models import AuditEvent, BusinessType, CodeCounter, Record
 from catalog.policy import visible_records_filter
@@ -43,8 +44,9 @@ def records_to_check(
     year_to: int | None = None,
     limit: int | None = None,
 ) -> list[RecordInfo]:
-    """The records a check covers, in archive-code order: the given codes, or those of the
-    type and year range; only the ones ``who`` may see (``None``: the system, every record).
+    """The records a check covers, in archive-code order: the given codes (or former codes),
+    or those of the type and year range; only the ones ``who`` may see (``None``: the system,
+    every record).
 
     A code that does not exist or is hidden is simply not in the answer; the caller tells the
     two apart from nothing.
@@ -55,7 +57,9 @@ def records_to_check(
     if who is not None:
         stmt = stmt.where(visible_records_filter(who))
     if codes:
-        stmt = stmt.where(Record.archive_code.in_(sorted(set(codes))))
+        wanted = sorted(set(codes))
+        renamed = select(RecordAlias.record_id).where(RecordAlias.archive_code.in_(wanted))
+        stmt = stmt.where(or_(Record.archive_code.in_(wanted), Record.id.in_(renamed)))
     if business_type:
         stmt = stmt.where(BusinessType.name == business_type)
     if year_from is not None:
@@ -71,7 +75,8 @@ def records_to_check(
 @dataclass(frozen=True)
 class SerialRun:
     """The serials of one year and business type: those the counter handed out, and those a
-    record (live or disposed: a tombstone keeps its code) still holds."""
+    record (live or disposed: a tombstone keeps its code) still holds, or held before a key
+    change renamed it (its former code is kept as an alias)."""
 
     year: int
     business_type: str
@@ -107,7 +112,16 @@ def serial_runs(
         rec, cnt = rec.where(Record.year >= year_from), cnt.where(CodeCounter.year >= year_from)
     if year_to is not None:
         rec, cnt = rec.where(Record.year <= year_to), cnt.where(CodeCounter.year <= year_to)
-    for year, name, serial in session.execute(rec):
+    former = select(RecordAlias.year, BusinessType.name, RecordAlias.serial).join(
+        BusinessType, BusinessType.id == RecordAlias.business_type_id
+    )
+    if business_type:
+        former = former.where(BusinessType.name == business_type)
+    if year_from is not None:
+        former = former.where(RecordAlias.year >= year_from)
+    if year_to is not None:
+        former = former.where(RecordAlias.year <= year_to)
+    for year, name, serial in [*session.execute(rec), *session.execute(former)]:
         held.setdefault((year, name), set()).add(serial)
     last: dict[tuple[int, str], int] = {
         (year, name): serial for year, name, serial in session.execute(cnt)

@@ -5,7 +5,8 @@ are handed out by one atomic upsert on ``code_counters`` inside the caller's tra
 concurrent writers on SQLite and PostgreSQL alike get distinct consecutive serials, and a
 rolled-back intake gives its serial back (no gap). A serial is never handed out twice: the
 counter only moves forward, also past hand-given legacy codes, and records are never deleted
-(a disposed record keeps its row and its code).
+(a disposed record keeps its row and its code). A code a key change took from a record stays
+its alias (``catalog.changes``) and is never handed out or claimed again either.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from catalog.change_models import RecordAlias
 from catalog.models import BusinessType, CodeCounter, Record, utcnow
 from dangan.errors import ConflictError, InvalidInputError
 
@@ -129,13 +131,15 @@ def claim_code(session: Session, text: str, *, now: dt.datetime | None = None) -
     """Validate a hand-given (legacy) code and advance the counter past it.
 
     :raises InvalidInputError: bad form, unknown type, implausible year.
-    :raises ConflictError: a record already carries this code.
+    :raises ConflictError: a record already carries this code, or once did (an alias).
     """
     code = parse_code(text)
     _check_year(code.year, now)
     bt_id = _business_type_id(session, code.business_type)
     if session.scalar(select(Record.id).where(Record.archive_code == str(code))) is not None:
         raise ConflictError(f"archive code {code} is taken")
+    if session.scalar(select(RecordAlias.id).where(RecordAlias.archive_code == str(code))):
+        raise ConflictError(f"archive code {code} is taken (a record's former code)")
     _upsert_counter(session, code.year, bt_id, at_least=code.serial)
     return code
 

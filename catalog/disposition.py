@@ -539,8 +539,8 @@ def scrub_tombstone(session: Session, record_id: int) -> None:
 
     The row stays as the tombstone: archive code, type, year, class, dates, size, hash, the
     paper original's location (destroyed by hand) and the student number (so the office can
-    still answer whether a student's records were destroyed). Name, class, title and the
-    upload's file name go with the content.
+    still answer whether a student's records were destroyed). Name, class, title, tags, notes
+    and the upload's file name go with the content.
     """
     row = session.get(Record, record_id)
     if row is None:
@@ -549,6 +549,8 @@ def scrub_tombstone(session: Session, record_id: int) -> None:
     row.student_name = None
     row.student_class = None
     row.upload_name = None
+    row.tags = None
+    row.notes = None
     session.flush()
 
 

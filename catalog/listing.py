@@ -9,6 +9,7 @@ hinted at by a total. What this module must never do: filter by role itself.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -100,6 +101,7 @@ def list_visible_events(
     action: str | None = None,
     actor: str | None = None,
     target: str | None = None,
+    targets: Sequence[str] | None = None,
     outcome: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
@@ -113,6 +115,7 @@ def list_visible_events(
     :param newest_first: the newest ``limit`` events of the range, newest first (paging back
         from the head) instead of the oldest in chain order.
     :param since: only events at or after this moment; ``until``: only those before it.
+    :param targets: only events naming one of these (a record's code and its former codes).
     """
     stmt = select(AuditEvent).where(AuditEvent.id > after_id, visible_events_filter(who))
     if before_id is not None:
@@ -123,6 +126,8 @@ def list_visible_events(
         stmt = stmt.where(AuditEvent.actor == actor)
     if target:
         stmt = stmt.where(AuditEvent.target == target)
+    if targets is not None:
+        stmt = stmt.where(AuditEvent.target.in_(list(targets)))
     if outcome:
         stmt = stmt.where(AuditEvent.outcome == outcome)
     if since is not None:

@@ -229,6 +229,8 @@ class Record(Base):
     student_class: Mapped[str | None] = mapped_column(String(64))  # 班级, e.g. 高三(2)班
     security_class: Mapped[str] = mapped_column(String(32), index=True)
     paper_location: Mapped[str | None] = mapped_column(String(200))
+    tags: Mapped[list[str] | None] = mapped_column(JSON)  # non-key labels; None: no tags
+    notes: Mapped[str | None] = mapped_column(Text)  # non-key remarks (备注)
     status: Mapped[str] = mapped_column(String(32), index=True)
     content_type: Mapped[str | None] = mapped_column(String(100))
     size: Mapped[int | None] = mapped_column(BigInteger)
@@ -389,6 +391,11 @@ class Job(Base):
 
 
 # Tables that live in their own modules, on the same Base (so migrations see them).
+from catalog.change_models import (  # noqa: E402, F401 - change requests, aliases, decisions
+    ChangeRequest,
+    RecordAlias,
+    RecordDecision,
+)
 from catalog.retention_models import DispositionProposal  # noqa: E402, F401 - retention tables
 from catalog.review_models import RecordReview  # noqa: E402, F401 - the intake review table
 from catalog.sampling_models import SamplingAudit  # noqa: E402, F401 - sampling audit tables

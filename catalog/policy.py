@@ -26,6 +26,7 @@ from sqlalchemy import ColumnElement, false, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from catalog.audit import AuditEventInfo, record_event
+from catalog.change_models import RecordAlias
 from catalog.models import AuditEvent, Record, RecordStatus, Role, SecurityClass
 from catalog.users import UserInfo
 from dangan.errors import DanganError, InvalidInputError, NotFoundError, PermissionDeniedError
@@ -448,7 +449,8 @@ def record_target(archive_code: str) -> str:
 def visible_events_filter(who: Role | UserInfo) -> ColumnElement[bool]:
     """A where-clause on :class:`AuditEvent` for the events ``who`` may read.
 
-    An event that names a record (``record:<code>``) is shown only when that record exists and
+    An event that names a record (``record:<code>``, the code it had then: its current code or
+    a former one) is shown only when that record exists and
     is visible. Events naming a code that matches no record are hidden too: otherwise a denied
     probe for a missing code would appear in the trail while one for a hidden record would not,
     which tells the two apart. Events about anything else are shown. Who may read the trail at
@@ -462,10 +464,16 @@ def visible_events_filter(who: Role | UserInfo) -> ColumnElement[bool]:
     visible_targets = select(literal(RECORD_TARGET_PREFIX) + Record.archive_code).where(
         visible_records_filter(who)
     )
+    former_targets = (
+        select(literal(RECORD_TARGET_PREFIX) + RecordAlias.archive_code)
+        .join(Record, Record.id == RecordAlias.record_id)
+        .where(visible_records_filter(who))
+    )
     return or_(
         AuditEvent.target.is_(None),
         ~AuditEvent.target.startswith(RECORD_TARGET_PREFIX, autoescape=True),
         AuditEvent.target.in_(visible_targets),
+        AuditEvent.target.in_(former_targets),
     )
 
 

@@ -15,11 +15,12 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from catalog.audit import record_event
-from catalog.codes import claim_code, parse_code
+from catalog.change_models import RecordAlias
+from catalog.codes import _upsert_counter, claim_code, parse_code
 from catalog.models import (
     BusinessType,
     ObjectRole,
@@ -52,6 +53,7 @@ _FIELDS = (
     "student_class",
     "security_class",
     "paper_location",
+    "notes",
 )
 
 
@@ -102,6 +104,9 @@ class RecoveredRecord:
     size: int | None
     plaintext_sha256: str | None
     pages: tuple[RecoveredPage, ...] | None  # None: its OCR text was not written yet
+    tags: tuple[str, ...] = ()
+    notes: str | None = None
+    former_codes: tuple[str, ...] = ()  # codes key changes took from it, oldest first
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,8 @@ def _new_record(session: Session, rec: RecoveredRecord, *, actor: str) -> Record
         student_class=rec.student_class,
         security_class=rec.security_class.value,
         paper_location=rec.paper_location,
+        tags=list(rec.tags) or None,
+        notes=rec.notes,
         status=RecordStatus.pending.value,
         content_type=rec.content_type,
         size=rec.size,
@@ -197,6 +204,59 @@ def _new_record(session: Session, rec: RecoveredRecord, *, actor: str) -> Record
     session.add(record)
     session.flush()
     return record
+
+
+def _rename(session: Session, record: Record, rec: RecoveredRecord, *, actor: str) -> None:
+    """Give a record known by a former code the code its sidecar names (the key change that
+    renamed it was after the snapshot); the old code becomes its alias."""
+    code = parse_code(rec.archive_code)
+    bt_id = recovered_business_type(session, rec.business_type, rec.security_class, actor=actor)
+    session.execute(  # back to a code of its own it had given up: no longer an alias
+        delete(RecordAlias).where(
+            RecordAlias.archive_code == str(code), RecordAlias.record_id == record.id
+        )
+    )
+    claim_code(session, str(code), now=max(utcnow(), rec.created_at))
+    session.add(
+        RecordAlias(
+            archive_code=record.archive_code,
+            record_id=record.id,
+            year=record.year,
+            business_type_id=record.business_type_id,
+            serial=record.serial,
+        )
+    )
+    record.archive_code, record.year = str(code), code.year
+    record.business_type_id, record.serial = bt_id, code.serial
+    session.flush()
+
+
+def _keep_former_codes(
+    session: Session, record: Record, rec: RecoveredRecord, *, actor: str
+) -> None:
+    """Every former code the sidecar names resolves to the record (an alias row)."""
+    for former in rec.former_codes:
+        if former == record.archive_code:
+            continue
+        if session.scalar(select(RecordAlias.id).where(RecordAlias.archive_code == former)):
+            continue
+        if session.scalar(select(Record.id).where(Record.archive_code == former)):
+            continue  # another record's code in this catalog: not ours to take
+        code = parse_code(former)
+        bt_id = recovered_business_type(
+            session, code.business_type, rec.security_class, actor=actor
+        )
+        session.add(
+            RecordAlias(
+                archive_code=str(code),
+                record_id=record.id,
+                year=code.year,
+                business_type_id=bt_id,
+                serial=code.serial,
+            )
+        )
+        _upsert_counter(session, code.year, bt_id, at_least=code.serial)  # never handed out again
+    session.flush()
 
 
 def _set_pages(session: Session, record: Record, pages: Sequence[RecoveredPage]) -> None:
@@ -243,10 +303,19 @@ def recover_record(
     :raises InvalidInputError: the archive code is malformed.
     """
     record = session.scalars(select(Record).where(Record.archive_code == rec.archive_code)).first()
+    changed: list[str] = []
+    if record is None and rec.former_codes:
+        # Renamed by a key change after the snapshot: the catalog knows it by a former code.
+        record = session.scalars(
+            select(Record).where(Record.archive_code.in_(rec.former_codes))
+        ).first()
+        if record is not None:
+            _rename(session, record, rec, actor=actor)
+            changed.append("archive_code")
     created = record is None
     if record is None:
         record = _new_record(session, rec, actor=actor)
-    changed: list[str] = []
+    _keep_former_codes(session, record, rec, actor=actor)
     if not created:
         for name in _FIELDS:
             value = getattr(rec, name)
@@ -254,6 +323,9 @@ def recover_record(
             if getattr(record, name) != value:
                 setattr(record, name, value)
                 changed.append(name)
+        if list(record.tags or ()) != list(rec.tags):
+            record.tags = list(rec.tags) or None
+            changed.append("tags")
     named = {o.object_id for o in objects}
     roles = {o.role for o in objects}
     live = session.scalars(

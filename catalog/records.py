@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.audit import record_event
+from catalog.change_models import RecordAlias
 from catalog.codes import allocate_code, claim_code, parse_code
 from catalog.models import BusinessType, Record, RecordStatus, SecurityClass
 from dangan.errors import InvalidInputError, NotFoundError
@@ -24,6 +25,8 @@ __all__ = [
     "RecordContent",
     "RecordInfo",
     "create_record",
+    "find_record_row",
+    "former_codes",
     "get_record",
     "get_record_by_id",
     "mark_content_destroyed",
@@ -87,6 +90,8 @@ class RecordInfo:
     plaintext_sha256: str | None = None
     page_count: int = 0
     upload_name: str | None = None
+    tags: tuple[str, ...] = ()  # non-key labels, in the order given
+    notes: str | None = None  # non-key remarks (备注)
 
 
 def _info(record: Record, business_type: str) -> RecordInfo:
@@ -110,6 +115,8 @@ def _info(record: Record, business_type: str) -> RecordInfo:
         plaintext_sha256=record.plaintext_sha256,
         page_count=record.page_count or 0,
         upload_name=record.upload_name,
+        tags=tuple(record.tags or ()),
+        notes=record.notes,
     )
 
 
@@ -189,19 +196,41 @@ def create_record(
     return _info(record, bt.name)
 
 
+def find_record_row(session: Session, archive_code: str) -> Record | None:
+    """The row of the record with this code, or of the record that once had it (a former code
+    kept as an alias when a key change renamed the record); ``None`` if neither."""
+    row = session.scalars(select(Record).where(Record.archive_code == archive_code)).first()
+    if row is not None:
+        return row
+    return session.scalars(
+        select(Record)
+        .join(RecordAlias, RecordAlias.record_id == Record.id)
+        .where(RecordAlias.archive_code == archive_code)
+    ).first()
+
+
 def get_record(session: Session, archive_code: str) -> RecordInfo:
-    """The record with this code. Visibility is the policy's business, not this function's.
+    """The record with this code, or a former code of it: the answer carries the record's
+    current code. Visibility is the policy's business, not this function's.
 
     :raises NotFoundError: no such record.
     """
-    row = session.execute(
-        select(Record, BusinessType.name)
-        .join(BusinessType, BusinessType.id == Record.business_type_id)
-        .where(Record.archive_code == archive_code)
-    ).first()
+    row = find_record_row(session, archive_code)
     if row is None:
         raise NotFoundError("no such record")
-    return _info(row[0], row[1])
+    name = session.scalar(select(BusinessType.name).where(BusinessType.id == row.business_type_id))
+    return _info(row, str(name))
+
+
+def former_codes(session: Session, record_id: int) -> tuple[str, ...]:
+    """The codes the record was known by before key changes renamed it, oldest first."""
+    return tuple(
+        session.scalars(
+            select(RecordAlias.archive_code)
+            .where(RecordAlias.record_id == record_id)
+            .order_by(RecordAlias.id)
+        )
+    )
 
 
 def get_record_by_id(session: Session, record_id: int) -> RecordInfo:
@@ -224,7 +253,7 @@ def mark_content_destroyed(session: Session, archive_code: str, *, actor: str) -
 
     :raises NotFoundError: no such record.
     """
-    row = session.scalars(select(Record).where(Record.archive_code == archive_code)).first()
+    row = find_record_row(session, archive_code)
     if row is None:
         raise NotFoundError("no such record")
     if row.status != RecordStatus.disposed:
@@ -233,8 +262,8 @@ def mark_content_destroyed(session: Session, archive_code: str, *, actor: str) -
             session,
             actor=actor,
             action="record.content_destroyed",
-            target=f"record:{archive_code}",
+            target=f"record:{row.archive_code}",
             detail={"record_id": row.id},
         )
     session.flush()
-    return get_record(session, archive_code)
+    return get_record(session, row.archive_code)

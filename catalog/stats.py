@@ -19,6 +19,7 @@ from typing import Any, Final
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from catalog.change_models import RecordAlias
 from catalog.models import (
     BusinessType,
     CopyState,
@@ -111,12 +112,17 @@ def _jobs_failed(session: Session, who: UserInfo) -> int:
     # api/services/queue.py); one that names a hidden record is left out, as the queue does.
     hidden = ~visible_records_filter(who)
     by_code = exists().where(Record.archive_code == Job.payload["archive_code"].as_string(), hidden)
+    by_former_code = exists().where(
+        RecordAlias.archive_code == Job.payload["archive_code"].as_string(),
+        Record.id == RecordAlias.record_id,
+        hidden,
+    )
     by_object = exists().where(
         VaultObject.id == Job.payload["object_id"].as_string(),
         Record.id == VaultObject.record_id,
         hidden,
     )
-    return _count(session, dead.where(~by_code, ~by_object))
+    return _count(session, dead.where(~by_code, ~by_former_code, ~by_object))
 
 
 def _intake_by_day(session: Session, who: UserInfo, now: dt.datetime) -> tuple[DayCount, ...]:

@@ -35,6 +35,8 @@ class IndexDoc:
     paper_location: str | None
     pages: tuple[str, ...]
     student_class: str | None = None  # 班级; searched with the student's name and number
+    former_codes: tuple[str, ...] = ()  # codes a key change took from it; searched as its code
+    tags: tuple[str, ...] = ()  # non-key labels; searched with the title
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,11 @@ def text_fields(doc: IndexDoc) -> dict[str, str]:
 
     :param doc: the record.
     """
-    fields = {"code_text": doc.archive_code, "title": doc.title, "body": "\n".join(doc.pages)}
+    fields = {
+        "code_text": " ".join((doc.archive_code, *doc.former_codes)),
+        "title": " ".join((doc.title, *doc.tags)).strip(),
+        "body": "\n".join(doc.pages),
+    }
     student = " ".join(
         part for part in (doc.student_name, doc.student_no, doc.student_class) if part
     )

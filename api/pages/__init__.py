@@ -14,6 +14,7 @@ __all__ = ["routers"]
 def routers() -> list[APIRouter]:
     import api.pages.account
     import api.pages.breakglass
+    import api.pages.changes
     import api.pages.checks
     import api.pages.dashboard
     import api.pages.disposition
@@ -30,6 +31,7 @@ def routers() -> list[APIRouter]:
         api.pages.upload.router,
         api.pages.records.router,
         api.pages.reviews.router,
+        api.pages.changes.router,
         api.pages.search.router,
         api.pages.governance.router,
         api.pages.disposition.router,

@@ -50,6 +50,7 @@ _NAV: Final = (
     # The review queue: reviewers' 复核, and a clerk's own gates and records sent back.
     ("nav-reviews", "/reviews", N_("Review queue"), Action.record_update_draft),
     ("nav-search", "/search", N_("Search"), Action.search),
+    ("nav-changes", "/change-requests", N_("Change requests"), Action.record_request_key_change),
     ("nav-audit", "/audit", N_("Audit trail"), Action.audit_read),
     ("nav-disposition", "/disposition", N_("Disposition"), Action.disposition_approve),
     ("nav-checks", "/checks", N_("Four-property check"), Action.check_run),

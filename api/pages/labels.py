@@ -12,7 +12,9 @@ from typing import Final
 
 from api.services.fourprop import Outcome, Property
 from catalog import (
+    ChangeState,
     CopyState,
+    DecisionOutcome,
     FindingSeverity,
     FindingState,
     ObjectRole,
@@ -129,6 +131,16 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "resubmit": N_("resubmitted"),
     },
     "review_outcome": {"fail": N_("fail"), "attention": N_("attention")},
+    "change": {
+        ChangeState.open: N_("awaiting a decision"),
+        ChangeState.approved: N_("approved"),
+        ChangeState.rejected: N_("rejected"),
+        ChangeState.stale: N_("stale"),
+    },
+    "decision": {
+        DecisionOutcome.approved: N_("approved"),
+        DecisionOutcome.rejected: N_("rejected"),
+    },
 }
 
 # Which enum each kind labels, for the completeness test.
@@ -148,6 +160,8 @@ LABELLED: Final[dict[str, type[StrEnum]]] = {
     "finding_state": FindingState,
     "gate": ReviewGate,
     "review_state": ReviewState,
+    "change": ChangeState,
+    "decision": DecisionOutcome,
 }
 
 

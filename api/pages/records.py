@@ -1,22 +1,34 @@
 """The records pages: the list with filters, and one record's page (its fields, both copies'
 fixity, each page image beside its OCR text with the search's hits marked, downloads, its
-history, and the form to correct it where the policy allows)."""
+history, the form to correct it where the policy allows, the form to ask for a key change and
+the change requests open on it, and a status-change decision's approval chain).
+
+A former code of a record (a key change gave it a new one) sends the browser to the record's
+page under its current code (307), once the record is known to be visible."""
 
 from __future__ import annotations
 
 import contextlib
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import RuntimeDep
 from api.pages.base import PageUser, render
 from api.pages.marks import Piece, cut
+from api.services import changes as change_service
 from api.services import records as service
 from api.services import review as review_service
-from catalog import RecordInfo, RecordStatus, Stage, UserInfo
+from catalog import (
+    STATUS_CHANGE_TYPES,
+    ChangeRequestInfo,
+    RecordInfo,
+    RecordStatus,
+    Stage,
+    UserInfo,
+)
 from catalog.policy import Action, is_allowed
 from dangan.errors import InvalidInputError, PermissionDeniedError
 from indexer import highlight_spans, parse_query
@@ -75,11 +87,24 @@ def records_page(
 def _editable(user: UserInfo, record: RecordInfo) -> tuple[str, ...]:
     """The fields ``user`` may correct on ``record`` (the policy's own-draft rule included)."""
     own_draft = record.created_by == user.id and record.status in _DRAFT
+    non_key = ("title", "student_class", "paper_location", "tags", "notes")
     if own_draft and is_allowed(user.role, Action.record_update_draft, record.security_class):
-        return ("title", "student_class", "paper_location", "student_no", "student_name")
+        return (*non_key, "student_no", "student_name")
     if is_allowed(user.role, Action.record_update_metadata, record.security_class):
-        return ("title", "student_class", "paper_location")
+        return non_key
     return ()
+
+
+def _change_requests(
+    rt: RuntimeDep, user: UserInfo, record: RecordInfo
+) -> tuple[bool, list[ChangeRequestInfo]]:
+    """Whether ``user`` may ask for a key change of ``record``, and the requests open on it."""
+    allowed = record.status is not RecordStatus.disposed and is_allowed(
+        user.role, Action.record_request_key_change, record.security_class
+    )
+    if not allowed:
+        return False, []
+    return True, change_service.requests(rt, user, code=record.archive_code)
 
 
 @router.get("/records/{code}", response_class=HTMLResponse)
@@ -92,6 +117,10 @@ def record_page(
 ) -> Response:
     detail = service.record_detail(rt, code, user)
     record = detail.record
+    if record.archive_code != code:
+        # A former code: the record's page is under its current code.
+        asked = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"/records/{quote(record.archive_code)}{asked}", 307)
     pages: list[tuple[int, list[Piece] | None]] = []
     hits = 0
     can_read = is_allowed(user, Action.record_read_content, record.security_class)
@@ -115,6 +144,7 @@ def record_page(
     # The intake review (docs/review.md): where the record stands, and its decisions so far.
     review = review_service.review_of(rt, code, user)
     review_events = [e for e in history or () if e.action == "record.review" and e.outcome == "ok"]
+    can_request, open_requests = _change_requests(rt, user, record)
     return render(
         request,
         "record.html",
@@ -131,6 +161,12 @@ def record_page(
             "review_events": review_events,
             "editable": _editable(user, record),
             "done": detail.progress.stage is Stage.done,
+            "can_request": can_request,
+            "open_requests": open_requests,
+            "types": [t.name for t in service.filing_types(rt, user)] if can_request else [],
+            "can_link": record.business_type in STATUS_CHANGE_TYPES
+            and record.status is not RecordStatus.disposed
+            and is_allowed(user.role, Action.record_update_metadata, record.security_class),
         },
         user=user,
     )

@@ -1,6 +1,8 @@
 """``/api/v1/records``: upload, list, detail, downloads, page text and images, history.
 
 A record you may not see answers 404 exactly like one that does not exist, on every route here.
+A former code of a record (a key change gave it a new one) names the record on every route
+here: the answer is the record's, under its current code (no redirect).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from api.services import records as service
 from api.services.intake import private_directory
 from api.services.reading import open_original
 from api.services.upload_form import ReceivedForm, receive_form
-from catalog import NewRecord, ObjectRole, RecordStatus, SecurityClass, Stage
+from catalog import MAX_TAG, MAX_TAGS, NewRecord, ObjectRole, RecordStatus, SecurityClass, Stage
 
 router = APIRouter(prefix="/records", tags=["records"])
 
@@ -196,16 +198,23 @@ class RecordPatch(BaseModel):
         default=None, max_length=64, description="the student's class (班级)"
     )
     paper_location: str | None = Field(default=None, max_length=200)
+    tags: list[Annotated[str, Field(max_length=MAX_TAG)]] | None = Field(
+        default=None, max_length=MAX_TAGS, description="non-key labels; [] or null clears them"
+    )
+    notes: str | None = Field(default=None, max_length=2000, description="non-key remarks (备注)")
     student_no: str | None = Field(default=None, max_length=32)
     student_name: str | None = Field(default=None, max_length=64)
 
 
 @router.patch("/{code}", responses=_NOT_FOUND)
 def update(rt: RuntimeDep, user: CurrentUser, code: str, body: RecordPatch) -> RecordOut:
-    """Edit descriptive fields: ``title``, ``student_class`` and ``paper_location``
-    (``record.update_metadata``, or ``record.update_draft`` on your own unfinished record);
-    the student's number and name only on your own unfinished record (``record.update_draft``).
-    Audited with before and after values; an indexed record is indexed again."""
+    """Edit non-key fields: ``title``, ``student_class``, ``paper_location``, ``tags`` and
+    ``notes`` (``record.update_metadata``, or ``record.update_draft`` on your own unfinished
+    record); the student's number and name only on your own unfinished record
+    (``record.update_draft``); other key fields change by a change request
+    (``POST /api/v1/records/{code}/change-requests``). Audited with before and after values;
+    an indexed record is indexed again. ``code`` may be a former code of the record: the
+    answer carries its current one."""
     changes = body.model_dump(exclude_unset=True)
     return RecordOut.of(service.update_record(rt, code, user, changes))
 

@@ -47,6 +47,9 @@ from catalog import (
     SecurityClass,
     UserInfo,
     Verdict,
+    former_codes,
+    get_decision,
+    history_targets,
     is_allowed,
     list_business_types,
     list_events,
@@ -107,6 +110,10 @@ _SIDECAR_FIELDS = (
     "student_class",
     "security_class",
     "paper_location",
+    "tags",
+    "notes",
+    "former_codes",
+    "decision",
 )
 _STUDENT_FIELDS = ("student_no", "student_name")
 
@@ -380,6 +387,9 @@ def _sidecar_items(
             [f"the sidecar cannot be read ({code})"],
         )
         return
+    with rt.db.read() as session:
+        former = list(former_codes(session, record.id))
+        decision = get_decision(session, record.id)
     mine = {
         "archive_code": record.archive_code,
         "year": record.year,
@@ -391,8 +401,14 @@ def _sidecar_items(
         "student_class": record.student_class,
         "security_class": record.security_class.value,
         "paper_location": record.paper_location,
+        "tags": list(record.tags),
+        "notes": record.notes,
+        "former_codes": former,
+        "decision": decision.as_detail() if decision is not None else None,
     }
-    differ = [name for name in _SIDECAR_FIELDS if doc.get(name) != mine[name]]
+    # Fields a sidecar carries only when the record has them (api.services.sidecars).
+    theirs = {**doc, "tags": doc.get("tags") or [], "former_codes": doc.get("former_codes") or []}
+    differ = [name for name in _SIDECAR_FIELDS if theirs.get(name) != mine[name]]
     listed = {o.get("object_id"): o.get("plaintext_sha256") for o in doc.get("objects", [])}
     for obj in objects:
         if obj.role in (ObjectRole.original, ObjectRole.access_copy, ObjectRole.ocr_text) and (
@@ -430,6 +446,10 @@ def _trail_items(record: RecordInfo, events: Sequence[AuditEventInfo], out: _Ite
         "paper_location": record.paper_location,
         "security_class": record.security_class.value,
         "archive_code": record.archive_code,
+        "business_type": record.business_type,
+        "year": record.year,
+        "tags": list(record.tags),
+        "notes": record.notes,
     }
     last_after: dict[str, Any] = {}
     changes = 0
@@ -652,7 +672,7 @@ def check_record(rt: Runtime, record: RecordInfo, *, deep: bool, actor: str) -> 
     with rt.db.read() as session:
         objects = objects_of_record(session, record.id)
         pages = list_pages(session, record.id)
-        events = list_events(session, target=record_target(record.archive_code), limit=10_000)
+        events = list_events(session, targets=history_targets(session, record), limit=10_000)
     out = _Items()
     if record.status is RecordStatus.disposed:
         out.add(Property.integrity, "I0", "record kept", [], skipped="disposed: a tombstone")

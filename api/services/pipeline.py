@@ -56,6 +56,7 @@ from catalog import (
     Verdict,
     add_object,
     finish_pipeline,
+    former_codes,
     get_record,
     list_pages,
     mark_page_done,
@@ -544,8 +545,11 @@ def _destroy_page_objects(rt: Runtime, page_objects: list[ObjectInfo], *, actor:
 
 
 def index_document(rt: Runtime, record: RecordInfo, *, actor: str) -> IndexDoc:
-    """What the search index holds of a record: its catalog fields and its pages' text."""
+    """What the search index holds of a record: its catalog fields (its former codes too) and
+    its pages' text."""
     results = read_ocr_text(rt, record.id, actor=actor)
+    with rt.db.read() as session:
+        former = former_codes(session, record.id)
     return IndexDoc(
         record_id=record.id,
         archive_code=record.archive_code,
@@ -558,6 +562,8 @@ def index_document(rt: Runtime, record: RecordInfo, *, actor: str) -> IndexDoc:
         student_class=record.student_class,
         paper_location=record.paper_location,
         pages=tuple(r.text if r is not None else "" for r in results),
+        former_codes=former,
+        tags=record.tags,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO, Final
 
 from api.services.access import require_action
@@ -27,6 +27,7 @@ from catalog import (
     Action,
     AuditEventInfo,
     BusinessTypeInfo,
+    DecisionInfo,
     NewRecord,
     ObjectInfo,
     ObjectRole,
@@ -38,8 +39,12 @@ from catalog import (
     Stage,
     UserInfo,
     audit_denied,
+    decisions_citing,
+    former_codes,
+    get_decision,
     get_record,
     get_review,
+    history_targets,
     is_allowed,
     list_business_types,
     list_pages,
@@ -53,6 +58,7 @@ from catalog import (
     record_target,
     require,
     update_record_fields,
+    visible_classes,
 )
 from dangan.errors import (
     ConflictError,
@@ -78,6 +84,7 @@ __all__ = [
     "record_detail",
     "record_history",
     "record_texts",
+    "reindex",
     "update_record",
 ]
 
@@ -91,6 +98,9 @@ class RecordDetail:
     progress: Progress
     pages: tuple[PageInfo, ...]
     objects: tuple[ObjectInfo, ...]  # the live content objects, each with its copies' fixity
+    former_codes: tuple[str, ...] = ()  # codes key changes took from it; they still find it
+    decision: DecisionInfo | None = None  # a status-change decision's link to its application
+    cited_by: tuple[DecisionInfo, ...] = ()  # the decisions (one may see) deciding this record
 
 
 def _visible_record(rt: Runtime, code: str, user: UserInfo, action: Action) -> RecordInfo:
@@ -194,21 +204,43 @@ def record_detail(rt: Runtime, code: str, user: UserInfo) -> RecordDetail:
             for o in objects_of_record(session, record.id)
             if o.role in _CONTENT_OBJECTS and not o.is_shredded
         )
-    return RecordDetail(record, progress, pages, objects)
+        former = former_codes(session, record.id)
+        decision = get_decision(session, record.id)
+        cited_by = tuple(decisions_citing(session, record.id, user))
+    if (
+        decision is not None
+        and decision.application_security_class is not None
+        and decision.application_security_class not in visible_classes(user)
+    ):
+        # The application became a record hidden from this user (a key change made it a
+        # contract): the link reads as one without its application, never naming it.
+        decision = replace(
+            decision,
+            application_record_id=None,
+            application_code=None,
+            application_security_class=None,
+            application_pages=None,
+        )
+    return RecordDetail(record, progress, pages, objects, former, decision, cited_by)
 
 
 def record_history(
     rt: Runtime, code: str, user: UserInfo, *, after_id: int = 0, limit: int = 100
 ) -> list[AuditEventInfo]:
-    """The record's own audit events, in chain order from a cursor.
+    """The record's own audit events, in chain order from a cursor: those filed under its
+    code and under each former code (a key change renamed it).
 
     :raises NotFoundError: no such record, or hidden from ``user``.
     :raises PermissionDeniedError: ``user`` may not read its history.
     """
-    _visible_record(rt, code, user, Action.record_read_history)
+    record = _visible_record(rt, code, user, Action.record_read_history)
     with rt.db.read() as session:
         return list_visible_events(
-            session, user, target=record_target(code), after_id=after_id, limit=limit
+            session,
+            user,
+            targets=history_targets(session, record),
+            after_id=after_id,
+            limit=limit,
         )
 
 
@@ -347,6 +379,18 @@ def ingest_many(
     return UploadOutcome(tuple(stored), tuple(refused))
 
 
+def reindex(rt: Runtime, session: object, archive_code: str, *, actor: str) -> None:
+    """Queue the record for indexing again (in the caller's transaction): its catalog fields
+    changed after it was indexed."""
+    rt.enqueue(
+        session,
+        INDEX_RECORD,
+        {"archive_code": archive_code},
+        key=f"index:{archive_code}:{uuid.uuid4().hex}",
+        actor=actor,
+    )
+
+
 def _edit_action(user: UserInfo, record: RecordInfo, *, key: bool, reopened: bool) -> Action:
     """The action that allows this edit: a supervisor's adjustment of non-key fields, or a
     correction of one's own draft (the only way a clerk, or anyone, fixes a draft's student).
@@ -366,14 +410,16 @@ def _edit_action(user: UserInfo, record: RecordInfo, *, key: bool, reopened: boo
 
 
 def update_record(
-    rt: Runtime, code: str, user: UserInfo, changes: Mapping[str, str | None]
+    rt: Runtime, code: str, user: UserInfo, changes: Mapping[str, str | Sequence[str] | None]
 ) -> RecordInfo:
     """Edit a record's descriptive fields as the policy allows; audited with before and after.
 
-    ``title``, ``student_class`` and ``paper_location`` need ``record.update_metadata`` (or, on
-    one's own draft, ``record.update_draft``); the student's number and name only
-    ``record.update_draft``. A record already indexed is queued for indexing again, and its
-    sidecar is rewritten so the vault alone still tells the record's fields.
+    ``title``, ``student_class``, ``paper_location``, ``tags`` and ``notes`` need
+    ``record.update_metadata`` (or, on one's own draft, ``record.update_draft``); the student's
+    number and name only ``record.update_draft`` (past intake they change by an approved
+    change request, :mod:`api.services.changes`). A record already indexed is queued for
+    indexing again, and its sidecar is rewritten so the vault alone still tells the record's
+    fields. ``code`` may be a former code of the record.
 
     :raises InvalidInputError: nothing to change, an unknown field, a value too long.
     :raises NotFoundError: no such record, or hidden from ``user``.
@@ -393,15 +439,9 @@ def update_record(
             review = get_review(session, record.id)
             reopened = review is not None and review.reopened
             action = _edit_action(user, record, key=key, reopened=reopened)
-            updated = update_record_fields(session, code, changes, actor=user.name)
+            updated = update_record_fields(session, record.archive_code, changes, actor=user.name)
             if updated != record and record_progress(session, record.id).stage is Stage.done:
-                rt.enqueue(
-                    session,
-                    INDEX_RECORD,
-                    {"archive_code": code},
-                    key=f"index:{code}:{uuid.uuid4().hex}",
-                    actor=user.name,
-                )
+                reindex(rt, session, record.archive_code, actor=user.name)
     except (NotFoundError, PermissionDeniedError) as exc:
         with rt.db.write() as session:
             audit_denied(session, user, action, record_target(code), error=exc)

@@ -37,6 +37,7 @@ from vault import STORES, Vault, WrappedKey, is_sealed
 
 __all__ = [
     "SidecarCopy",
+    "SidecarDecision",
     "SidecarDoc",
     "SidecarObject",
     "TombstoneDisposal",
@@ -79,6 +80,19 @@ class SidecarObject(BaseModel):
         return WrappedKey.from_base64(self.wrapped_key, self.object_id)
 
 
+class SidecarDecision(BaseModel):
+    """A status-change decision's link to its application (``catalog.DecisionInfo``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    application: str | None  # the application's code; None: pages of the decision record
+    application_pages: str | None = None
+    approver: str
+    approver_user: str | None = None
+    decision_date: dt.date
+    decision: Literal["approved", "rejected"]
+
+
 class SidecarDoc(BaseModel):
     """A record's sidecar, as found in the stores (``api.services.sidecars.sidecar_document``)."""
 
@@ -99,6 +113,11 @@ class SidecarDoc(BaseModel):
     paper_location: str | None
     created_at: dt.datetime
     objects: list[SidecarObject]
+    # Absent from sidecars of records without them (and from those written before them).
+    tags: tuple[str, ...] = ()
+    notes: str | None = None
+    former_codes: tuple[str, ...] = ()
+    decision: SidecarDecision | None = None
 
     @property
     def original(self) -> SidecarObject | None:

@@ -43,14 +43,19 @@ from catalog import (
     SecurityClass,
     chain_head,
     clear_catalog,
+    clear_decision,
+    get_decision,
+    get_record,
     is_catalog_empty,
     known_objects,
+    list_users,
     live_sidecar_ids,
     load_catalog,
     open_database,
     record_event,
     recover_disposal,
     recover_record,
+    set_decision,
 )
 from dangan.config import Settings
 from dangan.errors import (
@@ -256,12 +261,21 @@ def _apply_sidecars(rt: Runtime, vault: Vault, report: RestoreReport) -> None:
     for doc in read_sidecars(vault, on_error=problem):
         by_code[doc.archive_code].append(doc)
     all_ids = [d.sidecar_id for docs in by_code.values() for d in docs]
+    # A code a key change took from a record after the snapshot: its sidecar names it.
+    renamed = {
+        former
+        for docs in by_code.values()
+        for d in docs
+        if isinstance(d, SidecarDoc)
+        for former in d.former_codes
+    }
     with rt.db.read() as session:
         known = known_objects(session, all_ids)
         live = live_sidecar_ids(session)
     for code in sorted(live):
-        if code not in by_code:
+        if code not in by_code and code not in renamed:
             report.missing.append(code)  # disposed of after the snapshot, or lost
+    decisions: list[SidecarDoc] = []
     for code in sorted(by_code):
         if any(isinstance(d, TombstoneDoc) for d in by_code[code]):
             _apply_tombstone(rt, vault, report, code, by_code[code], known)
@@ -272,6 +286,7 @@ def _apply_sidecars(rt: Runtime, vault: Vault, report: RestoreReport) -> None:
         if not fresh:
             continue  # the catalog knows this record's sidecar: unchanged since the snapshot
         doc = _choose(fresh)
+        decisions.append(doc)
         try:
             rec, objects = _recovered(vault, doc)
         except DanganError as exc:
@@ -295,6 +310,42 @@ def _apply_sidecars(rt: Runtime, vault: Vault, report: RestoreReport) -> None:
             report.updated.append(code)
         if outcome.needs_pipeline:
             report.requeued.append(code)
+    # Once every record is back: the decisions' links to their applications.
+    for doc in decisions:
+        _apply_decision(rt, report, doc)
+
+
+def _apply_decision(rt: Runtime, report: RestoreReport, doc: SidecarDoc) -> None:
+    """Make the record's status-change decision link what its sidecar says (only a sidecar
+    the catalog did not know: the link is what it was when that sidecar was written)."""
+    link = doc.decision
+    try:
+        with rt.db.write() as session:
+            record = get_record(session, doc.archive_code)
+            now = get_decision(session, record.id)
+            if link is None:
+                if now is not None:
+                    clear_decision(session, record.archive_code, actor=_RESTORE_ACTOR)
+                return
+            wanted = {**link.model_dump(mode="json"), "application": link.application}
+            if now is not None and now.as_detail() == wanted:
+                return
+            user = link.approver_user
+            if user is not None and user not in {u.name for u in list_users(session)}:
+                user = None  # added after the snapshot: keep the name as written
+            set_decision(
+                session,
+                record.archive_code,
+                decision=link.decision,
+                decision_date=link.decision_date,
+                approver=None if user else link.approver,
+                approver_user=user,
+                application_code=link.application,
+                application_pages=link.application_pages,
+                actor=_RESTORE_ACTOR,
+            )
+    except DanganError as exc:
+        report.sidecar_problems.append((doc.sidecar_id, f"decision link: {exc.message}"))
 
 
 def _apply_tombstone(
@@ -531,5 +582,8 @@ def _recovered(vault: Vault, doc: SidecarDoc) -> tuple[RecoveredRecord, list[Rec
         size=original.size if original else None,
         plaintext_sha256=original.plaintext_sha256 if original else None,
         pages=_pages(vault, text) if text else None,
+        tags=doc.tags,
+        notes=doc.notes,
+        former_codes=doc.former_codes,
     )
     return rec, objects

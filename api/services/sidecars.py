@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from catalog import (
@@ -26,6 +26,8 @@ from catalog import (
     RecordInfo,
     RecordStatus,
     disposal_facts,
+    former_codes,
+    get_decision,
 )
 
 __all__ = [
@@ -67,10 +69,21 @@ def _object_entry(obj: ObjectInfo) -> dict[str, Any]:
     return entry
 
 
-def sidecar_document(record: RecordInfo, objects: Sequence[ObjectInfo]) -> dict[str, Any]:
+def sidecar_document(
+    record: RecordInfo,
+    objects: Sequence[ObjectInfo],
+    *,
+    former: Sequence[str] = (),
+    decision: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The catalog fields of a record and of its other live objects (the original), enough
-    to rebuild its catalog rows from the stores and the keyring (``api.services.recovery``)."""
-    return {
+    to rebuild its catalog rows from the stores and the keyring (``api.services.recovery``).
+
+    ``tags``, ``notes``, ``former_codes`` (the codes key changes took from it) and
+    ``decision`` (a status-change decision's link to its application) are written only when
+    the record has them, so other records' sidecars stay byte for byte as they were.
+    """
+    doc = {
         "format": SIDECAR_FORMAT,
         "version": SIDECAR_VERSION,
         "archive_code": record.archive_code,
@@ -90,6 +103,15 @@ def sidecar_document(record: RecordInfo, objects: Sequence[ObjectInfo]) -> dict[
             if o.role is not ObjectRole.sidecar and not o.is_shredded
         ],
     }
+    if record.tags:
+        doc["tags"] = list(record.tags)
+    if record.notes:
+        doc["notes"] = record.notes
+    if former:
+        doc["former_codes"] = list(former)
+    if decision is not None:
+        doc["decision"] = dict(decision)
+    return doc
 
 
 def tombstone_document(record: RecordInfo, facts: DisposalFacts) -> dict[str, Any]:
@@ -132,5 +154,11 @@ def sidecar_body(session: Any, record: RecordInfo, objects: Sequence[ObjectInfo]
     if record.status is RecordStatus.disposed:
         doc = tombstone_document(record, disposal_facts(session, record.id))
     else:
-        doc = sidecar_document(record, objects)
+        decision = get_decision(session, record.id)
+        doc = sidecar_document(
+            record,
+            objects,
+            former=former_codes(session, record.id),
+            decision=decision.as_detail() if decision is not None else None,
+        )
     return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode("utf-8")
