@@ -36,7 +36,7 @@ GRANT_STATUS = {
 INCIDENT_WORDS = {
     "leak": N_("suspected leak"),
     "loss": N_("suspected loss"),
-    "open": N_("open"),
+    "open": N_("incident open"),
     "closed": N_("closed"),
 }
 

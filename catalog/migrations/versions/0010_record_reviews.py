@@ -11,22 +11,12 @@ Create Date: 2026-11-25
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
 
-
-def _below() -> str:
-    # This revision follows 0009 (change requests), written beside it; until 0009 is in the
-    # tree the chain stays one line by following 0008 (as 0011 does). Once 0009 is in, this
-    # is plain "0009".
-    here = Path(__file__).resolve().parent
-    return "0009" if any(here.glob("0009_*.py")) else "0008"
-
-
 revision: str = "0010"
-down_revision: str | None = _below()
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

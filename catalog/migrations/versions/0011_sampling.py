@@ -9,22 +9,12 @@ Create Date: 2026-11-23
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
 
-
-def _below() -> str:
-    # This revision follows 0010 (intake review gates), which follows 0009 (change requests).
-    # Both were being written beside this one; until they are in the tree the chain stays one
-    # line by following the newest of them present. Once 0010 is in, this is plain "0010".
-    here = Path(__file__).resolve().parent
-    return next((rev for rev in ("0010", "0009") if any(here.glob(f"{rev}_*.py"))), "0008")
-
-
 revision: str = "0011"
-down_revision: str | None = _below()
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
