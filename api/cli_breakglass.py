@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from catalog import (
     IncidentState,
     UserInfo,
 )
-from dangan.errors import InvalidInputError
+from dangan.errors import ExitCode, InvalidInputError
 from vault import CHUNK
 
 __all__ = ["breakglass", "incident"]
@@ -145,7 +146,7 @@ def breakglass_list(
         for g in found:
             click.echo(_grant_line(g, now))
     if overdue and found:
-        raise click.exceptions.Exit(1)
+        sys.exit(int(ExitCode.check_failed))
 
 
 @breakglass.command("revoke")

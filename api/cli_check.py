@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from api.services.fourprop import (
     explain_code_gap,
     run_check,
 )
-from api.services.fourprop_report import report_csv, report_html, report_pdf
+from api.services.fourprop_report import report_bytes
 from api.services.quality_backfill import backfill_quality
 from dangan.errors import ExitCode, InvalidInputError
 
@@ -131,17 +130,7 @@ def check(
     who, person = _person(st, actor)
     selection = Selection(tuple(codes), business_type, year_from, year_to)
     report = run_check(st.rt, selection, user=person, actor=who, deep=not quick)
-    body: bytes
-    if fmt == "json":
-        body = json.dumps(report.as_dict(), ensure_ascii=False, indent=1).encode()
-    elif fmt == "csv":
-        body = report_csv(report).encode("utf-8-sig")
-    elif fmt == "html":
-        body = report_html(report).encode()
-    elif fmt == "pdf":
-        body = report_pdf(report)
-    else:
-        body = _text(report, verbose=verbose).encode()
+    body = _text(report, verbose=verbose).encode() if fmt == "text" else report_bytes(report, fmt)
     if out is not None:
         out.write_bytes(body)
         click.echo(f"report written to {out}: {report.outcome.value}", err=True)
@@ -149,7 +138,7 @@ def check(
         sys.stdout.buffer.write(body + (b"\n" if not body.endswith(b"\n") else b""))
         sys.stdout.flush()
     if report.outcome is Outcome.fail or report.not_found:
-        raise click.exceptions.Exit(int(ExitCode.check_failed))
+        sys.exit(int(ExitCode.check_failed))
 
 
 @cli.command("explain-gap")
@@ -194,4 +183,4 @@ def quality_backfill(st: _State, limit: int, actor: str | None) -> None:
         click.echo(f"failed {line}", err=True)
     click.echo(f"measured {report.pages} pages of {report.records} records")
     if report.failed:
-        raise click.exceptions.Exit(int(ExitCode.operational))
+        sys.exit(int(ExitCode.operational))

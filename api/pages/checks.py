@@ -26,7 +26,8 @@ from api.services.fourprop import (
     run_check,
     sees_every_class,
 )
-from api.services.fourprop_report import report_csv, report_html, report_pdf
+from api.services.fourprop_report import report_bytes
+from api.services.report_files import attachment
 from catalog import Action, UserInfo, list_business_types
 from dangan.errors import InvalidInputError, NotFoundError
 
@@ -34,11 +35,6 @@ router = APIRouter(include_in_schema=False)
 
 _CODES = re.compile(r"[\s,，;；]+")
 _SAVED = re.compile(r"^check-\d{8}T\d{6}\d*Z\.(json|csv|html)$")
-_FILES = {
-    "csv": ("text/csv; charset=utf-8", "csv"),
-    "html": ("text/html; charset=utf-8", "html"),
-    "pdf": ("application/pdf", "pdf"),
-}
 
 
 def _year(value: Any) -> int | None:
@@ -107,21 +103,9 @@ async def run_checks(request: Request, rt: RuntimeDep, user: PageUser) -> Respon
     deep = not form.get("quick")
     fmt = str(form.get("format") or "page")
     report = run_check(rt, selection, user=user, deep=deep, limit=MAX_RECORDS_PER_REQUEST)
-    if fmt in _FILES:
-        media, ext = _FILES[fmt]
-        content: bytes
-        if fmt == "csv":
-            content = report_csv(report).encode("utf-8-sig")
-        elif fmt == "html":
-            content = report_html(report).encode()
-        else:
-            content = report_pdf(report)
-        stamp = report.started_at.strftime("%Y%m%dT%H%M%SZ")
-        return Response(
-            content,
-            media_type=media,
-            headers={"Content-Disposition": f'attachment; filename="check-{stamp}.{ext}"'},
-        )
+    if fmt in ("csv", "html", "pdf"):
+        media, headers = attachment(fmt, f"check-{report.started_at:%Y%m%dT%H%M%SZ}")
+        return Response(report_bytes(report, fmt), media_type=media, headers=headers)
     shown = {k: str(v) for k, v in form.items() if k != "csrf_token"}
     return render(
         request, "checks.html", {**_context(rt, user, shown), "report": report}, user=user
@@ -139,14 +123,6 @@ def saved_report(name: str, rt: RuntimeDep, user: PageUser) -> Response:
     path = reports_dir(rt) / name
     if not path.is_file():
         raise NotFoundError("no such report")
-    ext = name.rsplit(".", 1)[1]
-    media = {
-        "json": "application/json",
-        "csv": "text/csv; charset=utf-8",
-        "html": "text/html; charset=utf-8",
-    }[ext]
-    return Response(
-        path.read_bytes(),
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    stem, ext = name.rsplit(".", 1)
+    media, headers = attachment(ext, stem)
+    return Response(path.read_bytes(), media_type=media, headers=headers)

@@ -9,15 +9,10 @@ from fastapi import APIRouter, Query, Response
 from api.deps import CurrentUser, RuntimeDep
 from api.schemas import CheckReportOut, CheckRequest
 from api.services.fourprop import MAX_RECORDS_PER_REQUEST, Selection, run_check
-from api.services.fourprop_report import report_csv, report_html, report_pdf
+from api.services.fourprop_report import report_bytes
+from api.services.report_files import attachment
 
 router = APIRouter(prefix="/checks", tags=["checks"])
-
-_FILES = {
-    "csv": ("text/csv; charset=utf-8", "csv"),
-    "html": ("text/html; charset=utf-8", "html"),
-    "pdf": ("application/pdf", "pdf"),
-}
 
 
 @router.post(
@@ -44,17 +39,5 @@ def run(
     report = run_check(rt, selection, user=user, deep=body.deep, limit=MAX_RECORDS_PER_REQUEST)
     if format == "json":
         return CheckReportOut.model_validate(report.as_dict())
-    media, ext = _FILES[format]
-    content: bytes
-    if format == "csv":
-        content = report_csv(report).encode("utf-8-sig")
-    elif format == "html":
-        content = report_html(report).encode()
-    else:
-        content = report_pdf(report)
-    stamp = report.started_at.strftime("%Y%m%dT%H%M%SZ")
-    return Response(
-        content,
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="check-{stamp}.{ext}"'},
-    )
+    media, headers = attachment(format, f"check-{report.started_at:%Y%m%dT%H%M%SZ}")
+    return Response(report_bytes(report, format), media_type=media, headers=headers)

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
+import json
 from typing import Final
-
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.services.csvcells import safe_cell
 from api.services.fourprop import CheckItem, CheckReport, Outcome, Property
+from api.services.report_files import file_templates
 
-__all__ = ["CSV_COLUMNS", "PROPERTY_NAMES", "report_csv", "report_html", "report_pdf"]
+__all__ = [
+    "CSV_COLUMNS",
+    "PROPERTY_NAMES",
+    "report_bytes",
+    "report_csv",
+    "report_html",
+    "report_pdf",
+]
 
 PROPERTY_NAMES: Final = {
     Property.authenticity: "真实性 authenticity",
@@ -46,13 +52,7 @@ CSV_COLUMNS: Final = (
     "detail",
 )
 
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-_env = Environment(
-    loader=FileSystemLoader(_TEMPLATES),
-    autoescape=select_autoescape(default=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_env = file_templates
 
 
 def report_csv(report: CheckReport) -> str:
@@ -203,3 +203,17 @@ def report_pdf(report: CheckReport) -> bytes:
     )
     doc.build(story)
     return out.getvalue()
+
+
+def report_bytes(report: CheckReport, fmt: str) -> bytes:
+    """The report as a file to keep: ``json``, ``csv`` (UTF-8 with a BOM, for spreadsheets),
+    ``html`` or ``pdf``."""
+    if fmt == "json":
+        return json.dumps(report.as_dict(), ensure_ascii=False, indent=1).encode()
+    if fmt == "csv":
+        return report_csv(report).encode("utf-8-sig")
+    if fmt == "html":
+        return report_html(report).encode()
+    if fmt == "pdf":
+        return report_pdf(report)
+    raise ValueError(f"no report format {fmt!r}")

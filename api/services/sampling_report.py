@@ -12,11 +12,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from pathlib import Path
 from typing import Any, Final
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
+from api.services.csvcells import safe_cell
+from api.services.report_files import file_templates
 from api.services.sampling import CHECKLIST, DEADLINE, AuditView
 from api.services.sampling_plan import sample_size
 
@@ -34,19 +33,7 @@ STATE_NAMES: Final = {
     "closed": "已关闭 closed",
 }
 
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-_env = Environment(
-    loader=FileSystemLoader(_TEMPLATES),
-    autoescape=select_autoescape(default=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-def _safe_cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+_env = file_templates
 
 
 def _pct(x: float) -> str:
@@ -162,7 +149,7 @@ def report_csv(view: AuditView, *, now: dt.datetime | None = None) -> str:
     w = csv.writer(out, lineterminator="\n")
 
     def row(*cells: object) -> None:
-        w.writerow([_safe_cell(x) for x in cells])
+        w.writerow([safe_cell(x) for x in cells])
 
     row(*ITEM_COLUMNS)
     row(

@@ -322,3 +322,8 @@ def test_the_cli_grants_lists_and_refuses_as_a_named_user(
         w, capsys, "breakglass", "revoke", str(grant_id), "--reason", "done", "--as", "admin1"
     )
     assert (code, out.strip()) == (0, f"{grant_id} revoked")
+    # `list --overdue` exits 1 when a grant's paperwork is late (for scripts and cron).
+    _grant_in_the_past(w, "supervisor1", ago=dt.timedelta(days=6), hours=1)
+    code, out, _ = _cli(w, capsys, "breakglass", "list", "--overdue", "--as", "director1")
+    assert code == 1
+    assert "supervisor1" in out

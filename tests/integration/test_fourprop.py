@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -336,3 +338,34 @@ def test_intake_checks_each_record_and_the_schedule_checks_the_archive(w: World)
     (state,) = [s for s in states(w.rt) if s.kind == CHECK_ARCHIVE]
     assert state.summary is not None
     assert state.summary["pass"] + state.summary["warn"] == 2
+
+
+def test_the_command_line_prints_the_report_and_exits_by_its_outcome(
+    w: World, tmp_path: Path
+) -> None:
+    dangan = str(Path(sys.executable).with_name("dangan"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DANGAN_")}
+    base = [dangan, "--data-dir", str(w.rt.settings.data_dir)]
+    ok = subprocess.run(
+        [*base, "check", w.internal, "--as", "auditor1", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr  # completed by the fixture: nothing fails
+    assert ok.stdout.lstrip("\ufeff").startswith(",".join(CSV_COLUMNS))
+    _sql(w, "UPDATE records SET paper_location = NULL WHERE archive_code = :c", c=w.internal)
+    pdf = tmp_path / "report.pdf"
+    failed = subprocess.run(
+        [*base, "check", "--batch", "--years", "2023", "--format", "pdf", "--out", str(pdf)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert failed.returncode == 1, failed.stderr
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    usage = subprocess.run([*base, "check"], capture_output=True, text=True, env=env, check=False)
+    assert usage.returncode == 2
+    assert "archive codes, or --batch" in usage.stderr
