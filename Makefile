@@ -47,8 +47,10 @@ lint: venv
 check: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not pg and not s3" tests/unit
 
+# Two workers (the CI machine has 2 cores); a file's tests stay on one worker, so a module's
+# archive is built once and no two tests of a file race over it.
 test: system-test venv lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile $(PYTEST_ARGS)
 
 format: venv
 	$(BIN)/ruff format .
