@@ -5,44 +5,21 @@ decided one; the old code keeps finding the renamed record."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from api.cli import main
 from tests.corpus import CORPUS, scan
+from tests.e2e.cli_archive import Run, fresh_archive
 
 SCAN = CORPUS / "IMG_3214.png"
-PASSWORD = "correct-horse-battery"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Run = Callable[..., Result]
 
 
 @pytest.fixture
 def run(clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
     scan(SCAN.name)  # skips locally, fails in CI, when the corpus is missing
-    data = tmp_path / "data"
-
-    def _run(*args: str) -> Result:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exit_info:
-            main(["--data-dir", str(data), *args])
-        captured = capsys.readouterr()
-        return Result(int(exit_info.value.code or 0), captured.out, captured.err)
-
+    _run = fresh_archive(tmp_path, capsys)
     pw = tmp_path / "pw"
-    pw.write_text(PASSWORD + "\n")
-    assert _run("init", "--admin", "root", "--password-file", str(pw)).code == 0
     for name, role in (("li", "clerk"), ("zhao", "supervisor"), ("wang", "director")):
         assert _run("user", "add", name, "--role", role, "--password-file", str(pw)).code == 0
     return _run

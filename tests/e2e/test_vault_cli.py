@@ -5,46 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from api.cli import main
 from catalog import open_database
 from tests.corpus import CORPUS, scan
+from tests.e2e.cli_archive import Run, fresh_archive
 
 SCAN = CORPUS / "IMG_3214.png"
 TYPE = "新生入学"
-PASSWORD = "correct-horse-battery"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Run = Callable[..., Result]
 
 
 @pytest.fixture
 def run(clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
     scan(SCAN.name)  # skips locally, fails in CI, when the corpus is missing
-    data = tmp_path / "data"
-
-    def _run(*args: str) -> Result:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exit_info:
-            main(["--data-dir", str(data), *args])
-        captured = capsys.readouterr()
-        return Result(int(exit_info.value.code or 0), captured.out, captured.err)
-
-    pw = tmp_path / "pw"
-    pw.write_text(PASSWORD + "\n")
-    assert _run("init", "--admin", "root", "--password-file", str(pw)).code == 0
+    _run = fresh_archive(tmp_path, capsys)
     return _run
 
 
