@@ -233,15 +233,22 @@ def may_do(user: UserInfo, row: ReviewRow) -> frozenset[str]:
     return frozenset(wanted)
 
 
+def _seen(session: Any, code: str, user: UserInfo) -> RecordInfo:
+    """The record ``code`` in ``session`` if ``user`` may see it; a hidden record answers
+    exactly as a missing one."""
+    try:
+        record = get_record(session, code)
+    except NotFoundError:
+        raise record_not_found() from None
+    require(user, Action.record_read_metadata, record)
+    return record
+
+
 def _visible(rt: Runtime, code: str, user: UserInfo, action: Action) -> RecordInfo:
     """The record ``code`` if it exists for ``user`` (else "no such record", audited)."""
     try:
         with rt.db.read() as session:
-            try:
-                record = get_record(session, code)
-            except NotFoundError:
-                raise record_not_found() from None
-            require(user, Action.record_read_metadata, record)
+            record = _seen(session, code, user)
     except (NotFoundError, PermissionDeniedError) as exc:
         with rt.db.write() as session:
             audit_denied(session, user, action, record_target(code), error=exc)
@@ -290,11 +297,7 @@ def decide(
     action = _gate_action(gate) if gate is not None else Action.record_review
     try:
         with rt.db.write() as session:
-            try:
-                record = get_record(session, code)
-            except NotFoundError:
-                raise record_not_found() from None
-            require(user, Action.record_read_metadata, record)
+            record = _seen(session, code, user)
             review = get_review(session, record.id)
             if review is None:
                 raise ConflictError("this record has no intake review (entered before the gates)")
@@ -342,11 +345,7 @@ def resubmit(rt: Runtime, code: str, user: UserInfo) -> ReviewInfo:
     action = Action.record_update_draft
     try:
         with rt.db.write() as session:
-            try:
-                record = get_record(session, code)
-            except NotFoundError:
-                raise record_not_found() from None
-            require(user, Action.record_read_metadata, record)
+            record = _seen(session, code, user)
             review = get_review(session, record.id)
             action = resubmit_action(record)
             require(user, action, record, reopened=review is not None and review.reopened)
